@@ -1,0 +1,1 @@
+//! The havipctl command-line client.

@@ -1,0 +1,1 @@
+//! The havip daemon: runtime, manager, store and gRPC API around the engine.

@@ -1,0 +1,1 @@
+//! End-to-end tests and benchmarks: real daemons in network namespaces.
