@@ -12,4 +12,5 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of every havip proto and its imports, for server
 /// reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/havip_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/havip_descriptor.bin"));
