@@ -24,11 +24,14 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     tonic_prost_build::configure()
         .compile_well_known_types(true)
+        // Ordered maps make JSON, YAML and table output (labels, counters) deterministic.
+        .btree_map(".")
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
+        .btree_map(["."])
         .build(&[".havip.v1"])?;
     Ok(())
 }
