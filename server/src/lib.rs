@@ -1,1 +1,4 @@
-//! The havip daemon: runtime, manager, store and gRPC API around the engine.
+//! havipd: the havip daemon. The engine ([`havip_vrrp`]) decides, the runtime carries out,
+//! the API translates, the store records.
+
+pub mod spec;

@@ -1,0 +1,63 @@
+//! Instance specs as the API carries them (`havip.v1.InstanceSpec`): defaults, validation
+//! into what the runtime needs, field masks, and the list of fields a change touched.
+//!
+//! Every rule lives here or in the engine's [`havip_vrrp::InstanceConfig::validate`], so
+//! `CreateInstance`, `UpdateInstance` and `apply` refuse the same things with the same words.
+
+mod defaults;
+mod diff;
+mod mask;
+mod validate;
+
+pub use defaults::{normalize, redact};
+pub use diff::changed_fields;
+pub use mask::{MASKABLE_FIELDS, apply_mask};
+pub use validate::{
+    InterfaceFacts, Validated, Vip, check_against_interface, validate_name, validate_spec,
+};
+
+use std::fmt;
+
+/// One broken rule: the field (as a path into the request, e.g. `spec.vrid`) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Violation {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+/// Why a spec cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The request itself is wrong (INVALID_ARGUMENT): every rule it breaks.
+    #[error("invalid instance spec: {}", join(.0))]
+    Invalid(Vec<Violation>),
+    /// The request is fine but this host cannot serve it now (FAILED_PRECONDITION).
+    #[error("{0}")]
+    Precondition(String),
+}
+
+fn join(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests;
