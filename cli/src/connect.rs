@@ -68,9 +68,10 @@ pub fn parse_server(s: &str) -> Result<Server, String> {
 
 /// Opens a connection now, so that an unreachable daemon is reported before any work.
 pub async fn connect(server: &Server, timeout: Duration) -> Result<Channel, CliError> {
-    let unreachable = |reason: String| CliError::Unreachable {
+    let unreachable = |(reason, hint)| CliError::Unreachable {
         server: server.url.clone(),
         reason,
+        hint,
     };
     let connecting = async {
         match &server.target {
@@ -96,34 +97,50 @@ pub async fn connect(server: &Server, timeout: Duration) -> Result<Channel, CliE
             }
         }
     };
+    // connect_timeout bounds only the socket's connect; this also bounds the HTTP/2
+    // handshake, which a process that is not havipd may never complete.
     match tokio::time::timeout(timeout, connecting).await {
         Ok(Ok(channel)) => Ok(channel),
-        Ok(Err(e)) => Err(unreachable(root_cause(&e))),
-        Err(_) => Err(unreachable(format!(
-            "no connection within {}",
-            humantime::format_duration(timeout)
+        Ok(Err(e)) => Err(unreachable(diagnose(&e))),
+        Err(_) => Err(unreachable((
+            format!(
+                "no connection within {}",
+                humantime::format_duration(timeout)
+            ),
+            NOT_RUNNING,
         ))),
     }
 }
 
+const NOT_RUNNING: &str = "Is havipd running? Set --server or HAVIP_SERVER.";
+const NO_PERMISSION: &str = "Run havipctl as root, or as a user that may use havipd's socket.";
+
 /// The message of the deepest error in the chain, which names the actual problem
-/// ("No such file or directory") where tonic's own says only "transport error".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+/// ("No such file or directory") where tonic's own says only "transport error", and
+/// what to do about it.
+fn diagnose(error: &(dyn std::error::Error + 'static)) -> (String, &'static str) {
     let mut deepest = error;
     while let Some(source) = deepest.source() {
         deepest = source;
     }
-    if let Some(io) = deepest.downcast_ref::<std::io::Error>()
-        && let Some(code) = io.raw_os_error()
-    {
-        // "(os error 2)" helps nobody who reads the sentence around it.
-        let text = io.to_string();
-        return text
+    let Some(io) = deepest.downcast_ref::<std::io::Error>() else {
+        return (deepest.to_string(), NOT_RUNNING);
+    };
+    let hint = if io.kind() == std::io::ErrorKind::PermissionDenied {
+        NO_PERMISSION
+    } else {
+        NOT_RUNNING
+    };
+    let text = io.to_string();
+    // "(os error 2)" helps nobody who reads the sentence around it.
+    let reason = match io.raw_os_error() {
+        Some(code) => text
             .strip_suffix(&format!(" (os error {code})"))
             .unwrap_or(&text)
-            .to_owned();
-    }
-    deepest.to_string()
+            .to_owned(),
+        None => text,
+    };
+    (reason, hint)
 }
 
 /// Runs one unary call, telling havipd the deadline too so that it can give up early.
@@ -177,6 +194,21 @@ mod tests {
     fn https_is_refused_until_tls_exists() {
         let err = parse_server("https://havip.example:50051").unwrap_err();
         assert!(err.contains("TLS (https://) is not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn a_socket_without_permission_gets_its_own_hint() {
+        let denied = std::io::Error::from_raw_os_error(13);
+        assert_eq!(denied.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            diagnose(&denied),
+            ("Permission denied".to_owned(), NO_PERMISSION)
+        );
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(
+            diagnose(&refused),
+            ("Connection refused".to_owned(), NOT_RUNNING)
+        );
     }
 
     #[tokio::test]

@@ -10,10 +10,13 @@ use tonic_types::StatusExt;
 /// clap's and never get this far.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error(
-        "cannot reach havipd at {server}: {reason}. Is havipd running? Set --server or HAVIP_SERVER."
-    )]
-    Unreachable { server: String, reason: String },
+    #[error("cannot reach havipd at {server}: {reason}. {hint}")]
+    Unreachable {
+        server: String,
+        reason: String,
+        /// What to do about it, for a reader who may be meeting havip for the first time.
+        hint: &'static str,
+    },
 
     #[error("havipd at {server} did not answer within {}", humantime::format_duration(*.timeout))]
     Timeout { server: String, timeout: Duration },
