@@ -96,8 +96,9 @@ Examples:
   # Feed another program, one JSON object per line
   havipctl watch -o json | jq -c 'select(.kind == \"EVENT_KIND_STATE_CHANGED\")'
 
-watch reconnects by itself when the connection drops or havipd restarts, resuming after \
-the last event it printed, so no event is lost or printed twice. Stop it with Ctrl-C.";
+watch reconnects by itself when the connection drops or havipd is unavailable, resuming \
+after the last event it printed, so no event is lost or printed twice. It ends on Ctrl-C, \
+or when havipd closes the stream.";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:

@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
     loop {
         let request = request(args, position.resume_after());
         let ended = tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
+            signal = &mut ctrl_c => return interrupted(signal),
             ended = stream(ctx, &mut client, request, &mut position) => ended?,
         };
         let status = match ended {
@@ -54,11 +54,16 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
             position.describe()
         );
         tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
+            signal = &mut ctrl_c => return interrupted(signal),
             () = tokio::time::sleep(retry) => {}
         }
         retry = (retry * 2).min(MAX_RETRY);
     }
+}
+
+/// Ctrl-C is how a watch is meant to end; only failing to listen for it is an error.
+fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
+    signal.map_err(|e| CliError::Failed(format!("cannot listen for Ctrl-C: {e}")))
 }
 
 fn request(args: &WatchArgs, after_seq: Option<u64>) -> WatchEventsRequest {
