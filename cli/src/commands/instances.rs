@@ -91,7 +91,7 @@ pub async fn list(ctx: &Ctx, args: &ListArgs) -> Result<(), CliError> {
         return ctx.out.message(&response);
     }
     if response.instances.is_empty() {
-        // On stderr, so that a script reading the table sees an empty one.
+        // On stderr, so that a script reading stdout finds no rows rather than a message.
         eprintln!("no instances");
         return Ok(());
     }
