@@ -110,7 +110,7 @@ Examples:
 TIME is an RFC 3339 time (2026-11-26T10:00:00Z, 2026-11-26T11:00:00+01:00) or an age \
 meaning that long ago (90s, 10m, 2h, 3d).";
 
-const APPLY_EXAMPLES: &str = "\
+pub(crate) const APPLY_EXAMPLES: &str = "\
 FILE is a YAML or JSON list of instances, each a name and a spec in the API's field names \
 (snake_case or lowerCamelCase; durations as \"1s\" or \"0.100s\"):
 

@@ -335,6 +335,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_help_parses() {
+        let help = crate::args::APPLY_EXAMPLES;
+        let start = help.find("  - name:").unwrap();
+        let end = start + help[start..].find("\n\n").unwrap();
+        let example: String = help[start..end]
+            .lines()
+            .map(|line| format!("{}\n", line.strip_prefix("  ").unwrap()))
+            .collect();
+        let entries = parse("help.yaml", &example).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].spec.unicast_peers, ["10.0.0.12"]);
+        assert_eq!(entries[0].spec.auth.as_ref().unwrap().password, "1111");
+    }
+
+    #[test]
     fn json_files_parse_as_json() {
         let entries = parse(
             "all.json",
