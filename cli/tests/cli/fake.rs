@@ -21,7 +21,7 @@ use havip_proto::v1::{
 use pbjson_types::{Duration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream, UnixListenerStream};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -92,10 +92,36 @@ impl Drop for Fake {
 }
 
 impl Fake {
+    /// On a unix socket, as havipd listens by default.
     pub async fn start() -> Fake {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("havipd.sock");
         let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let url = format!("unix://{}", path.display());
+        Self::serve(UnixListenerStream::new(listener), url, dir)
+    }
+
+    /// On a TCP port of the loopback address.
+    pub async fn start_tcp() -> Fake {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        Self::serve(
+            TcpListenerStream::new(listener),
+            url,
+            tempfile::tempdir().unwrap(),
+        )
+    }
+
+    fn serve<S, IO>(incoming: S, url: String, dir: tempfile::TempDir) -> Fake
+    where
+        S: Stream<Item = std::io::Result<IO>> + Send + 'static,
+        IO: tonic::transport::server::Connected
+            + tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + Send
+            + Unpin
+            + 'static,
+    {
         let shared = Shared::default();
         let (stop, stopped) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()
@@ -104,7 +130,7 @@ impl Fake {
             .add_service(HistoryServiceServer::new(shared.clone()));
         tokio::spawn(async move {
             router
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -112,7 +138,7 @@ impl Fake {
         });
         Fake {
             shared,
-            url: format!("unix://{}", path.display()),
+            url,
             _dir: dir,
             stop: Some(stop),
         }

@@ -66,6 +66,16 @@ async fn an_unreachable_daemon_says_what_to_do() {
 }
 
 #[tokio::test]
+async fn tcp_works_too() {
+    let fake = Fake::start_tcp().await;
+    assert!(fake.url.starts_with("http://127.0.0.1:"), "{}", fake.url);
+    let run = fake.run(&["list-instances"]).await;
+    run.expect_code(0);
+    assert_eq!(run.stderr, "no instances\n");
+    assert_eq!(fake.data().lists.len(), 1);
+}
+
+#[tokio::test]
 async fn https_is_refused_until_tls_exists() {
     let run = havipctl(&["--server", "https://havip.example:50051", "list-instances"]).await;
     run.expect_code(2);
