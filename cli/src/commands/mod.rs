@@ -1,0 +1,60 @@
+//! One module per group of subcommands; this one hands each command what it needs.
+
+pub mod apply;
+pub mod history;
+pub mod instances;
+pub mod watch;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use crate::args::{Cli, Command};
+use crate::connect::{self, Server};
+use crate::error::CliError;
+use crate::output::Out;
+use crate::output::format::Clock;
+
+/// What every command uses: where havipd is, how long to wait, where output goes.
+#[derive(Debug)]
+pub struct Ctx {
+    pub server: Server,
+    pub timeout: Duration,
+    pub out: Out,
+    pub clock: Clock,
+}
+
+impl Ctx {
+    pub async fn connect(&self) -> Result<Channel, CliError> {
+        connect::connect(&self.server, self.timeout).await
+    }
+
+    /// One unary call under `--timeout`.
+    pub async fn call<Req, Resp, F, Fut>(&self, message: Req, rpc: F) -> Result<Resp, CliError>
+    where
+        F: FnOnce(tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        connect::call(&self.server, self.timeout, message, rpc).await
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Ctx {
+        server: cli.server,
+        timeout: cli.timeout,
+        out: Out::new(cli.output),
+        clock: Clock::system(),
+    };
+    match cli.command {
+        Command::CreateInstance(args) => instances::create(&ctx, &args).await,
+        Command::UpdateInstance(args) => instances::update(&ctx, &args).await,
+        Command::DeleteInstance(args) => instances::delete(&ctx, &args).await,
+        Command::GetInstance(args) => instances::get(&ctx, &args).await,
+        Command::ListInstances(args) => instances::list(&ctx, &args).await,
+        Command::Watch(args) => watch::run(&ctx, &args).await,
+        Command::History(args) => history::run(&ctx, &args).await,
+        Command::Apply(args) => apply::run(&ctx, &args).await,
+    }
+}

@@ -1,0 +1,292 @@
+//! watch: prints events as they come and survives dropped connections and daemon
+//! restarts by resuming after the last event printed, so nothing is lost or repeated.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use havip_proto::v1::event_service_client::EventServiceClient;
+use havip_proto::v1::{Event, EventKind, WatchEventsRequest};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use super::Ctx;
+use crate::args::{EventKindArg, WatchArgs};
+use crate::error::CliError;
+use crate::output::format;
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
+    // A daemon that cannot be reached at all is a setup problem: say so at once instead
+    // of retrying quietly.
+    let mut client = EventServiceClient::new(ctx.connect().await?);
+    let mut position = Position::new(args.since);
+    let mut retry = FIRST_RETRY;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let request = request(args, position.resume_after());
+        let ended = tokio::select! {
+            signal = &mut ctrl_c => return interrupted(signal),
+            ended = stream(ctx, &mut client, request, &mut position) => ended?,
+        };
+        let status = match ended {
+            Ended::Clean => return Ok(()),
+            Ended::Failed(status) => status,
+        };
+        if position.take_progress() {
+            retry = FIRST_RETRY;
+        }
+        match status.code() {
+            Code::ResourceExhausted if status.source().is_none() => {
+                position.fell_behind(resume_seq_in(status.message()));
+            }
+            _ if is_transient(&status) => {}
+            // OUT_OF_RANGE (the seq asked for is no longer kept) and every other refusal
+            // would fail the same way again.
+            _ => return Err(status.into()),
+        }
+        eprintln!(
+            "havipctl: lost the event stream ({}); reconnecting in {}, {}",
+            describe(&status),
+            humantime::format_duration(retry),
+            position.describe()
+        );
+        tokio::select! {
+            signal = &mut ctrl_c => return interrupted(signal),
+            () = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// Ctrl-C is how a watch is meant to end; only failing to listen for it is an error.
+fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
+    signal.map_err(|e| CliError::Failed(format!("cannot listen for Ctrl-C: {e}")))
+}
+
+fn request(args: &WatchArgs, after_seq: Option<u64>) -> WatchEventsRequest {
+    WatchEventsRequest {
+        after_seq,
+        instances: args.instances.clone(),
+        kinds: args.kinds.iter().map(|k| event_kind(*k) as i32).collect(),
+    }
+}
+
+fn event_kind(kind: EventKindArg) -> EventKind {
+    match kind {
+        EventKindArg::StateChanged => EventKind::StateChanged,
+        EventKindArg::InstanceCreated => EventKind::InstanceCreated,
+        EventKindArg::InstanceUpdated => EventKind::InstanceUpdated,
+        EventKindArg::InstanceDeleted => EventKind::InstanceDeleted,
+        EventKindArg::DaemonStarted => EventKind::DaemonStarted,
+        EventKindArg::DaemonStopping => EventKind::DaemonStopping,
+    }
+}
+
+enum Ended {
+    /// havipd closed the stream with OK: it has nothing more to send.
+    Clean,
+    Failed(tonic::Status),
+}
+
+/// Prints one stream's events until it ends. Only output errors are returned as errors;
+/// everything the stream does is an `Ended`, for the caller to decide about.
+async fn stream(
+    ctx: &Ctx,
+    client: &mut EventServiceClient<Channel>,
+    request: WatchEventsRequest,
+    position: &mut Position,
+) -> Result<Ended, CliError> {
+    let request = tonic::Request::new(request);
+    // The deadline covers getting the stream started, not the stream, which has none.
+    let mut events = match tokio::time::timeout(ctx.timeout, client.watch_events(request)).await {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => return Ok(Ended::Failed(status)),
+        Err(_) => {
+            return Ok(Ended::Failed(tonic::Status::unavailable(format!(
+                "no answer within {}",
+                humantime::format_duration(ctx.timeout)
+            ))));
+        }
+    };
+    loop {
+        match events.message().await {
+            Ok(Some(event)) => {
+                if position.is_new(&event) {
+                    print(ctx, &event)?;
+                    position.printed(event.seq);
+                }
+            }
+            Ok(None) => return Ok(Ended::Clean),
+            Err(status) => return Ok(Ended::Failed(status)),
+        }
+    }
+}
+
+fn print(ctx: &Ctx, event: &Event) -> Result<(), CliError> {
+    if ctx.out.is_table() {
+        ctx.out.line(&format::event_line(event, &ctx.clock))
+    } else {
+        ctx.out.record(event)
+    }
+}
+
+/// Where the stream stands: what to ask for after a reconnect.
+#[derive(Debug)]
+struct Position {
+    /// The seq to resume after; `None` asks for live events only.
+    after: Option<u64>,
+    /// Whether an event was printed since the last `take_progress`.
+    progress: bool,
+}
+
+impl Position {
+    fn new(since: Option<u64>) -> Self {
+        Self {
+            after: since,
+            progress: false,
+        }
+    }
+
+    fn resume_after(&self) -> Option<u64> {
+        self.after
+    }
+
+    /// Whether the event is after everything printed. havipd never repeats a seq; this
+    /// makes sure that a daemon that did could not make watch print an event twice.
+    fn is_new(&self, event: &Event) -> bool {
+        self.after.is_none_or(|after| event.seq > after)
+    }
+
+    fn printed(&mut self, seq: u64) {
+        self.after = Some(seq);
+        self.progress = true;
+    }
+
+    fn take_progress(&mut self) -> bool {
+        std::mem::take(&mut self.progress)
+    }
+
+    /// After RESOURCE_EXHAUSTED. The last event printed is the exact resume point; the
+    /// seq havipd names matters only when nothing was printed yet and there is no point.
+    fn fell_behind(&mut self, named: Option<u64>) {
+        if self.after.is_none() {
+            self.after = named;
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.after {
+            Some(seq) => format!("resuming after event {seq}"),
+            None => "following new events".to_owned(),
+        }
+    }
+}
+
+/// Failures that a reconnect can cure: havipd unavailable (restarting, or its socket not
+/// yet there) or the connection broken under the stream. A broken connection reaches us
+/// as UNKNOWN, INTERNAL or CANCELLED with the transport error as the status's source,
+/// which a status that havipd itself sent never has.
+fn is_transient(status: &tonic::Status) -> bool {
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown | Code::Internal | Code::Cancelled | Code::ResourceExhausted => {
+            status.source().is_some()
+        }
+        _ => false,
+    }
+}
+
+fn describe(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {}", status.code(), status.message())
+    }
+}
+
+/// The seq named in a fell-behind message such as "client fell behind; resume after seq
+/// 1234": the number after the last "seq" in it.
+fn resume_seq_in(message: &str) -> Option<u64> {
+    let (_, rest) = message.rsplit_once("seq")?;
+    let digits: String = rest
+        .trim_start_matches([' ', '=', ':', '#'])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> Event {
+        Event {
+            seq,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_resume_point_is_the_last_event_printed() {
+        let mut p = Position::new(None);
+        assert_eq!(p.resume_after(), None);
+        assert!(p.is_new(&event(5)));
+        p.printed(5);
+        assert_eq!(p.resume_after(), Some(5));
+        assert!(!p.is_new(&event(5)));
+        assert!(!p.is_new(&event(4)));
+        assert!(p.is_new(&event(6)));
+        assert!(p.take_progress());
+        assert!(!p.take_progress());
+    }
+
+    #[test]
+    fn falling_behind_resumes_after_what_was_printed() {
+        let mut p = Position::new(Some(10));
+        p.printed(12);
+        p.fell_behind(Some(20));
+        assert_eq!(
+            p.resume_after(),
+            Some(12),
+            "resuming after 20 would lose 13-20"
+        );
+
+        let mut live = Position::new(None);
+        live.fell_behind(Some(20));
+        assert_eq!(live.resume_after(), Some(20));
+    }
+
+    #[test]
+    fn the_seq_named_in_a_fell_behind_message() {
+        assert_eq!(
+            resume_seq_in("client fell behind; resume after seq 1234"),
+            Some(1234)
+        );
+        assert_eq!(
+            resume_seq_in("slow client: resume with after_seq=77"),
+            Some(77)
+        );
+        assert_eq!(resume_seq_in("fell behind at seq #5."), Some(5));
+        assert_eq!(resume_seq_in("fell behind"), None);
+        assert_eq!(resume_seq_in("seq unknown"), None);
+    }
+
+    #[test]
+    fn which_failures_are_retried() {
+        assert!(is_transient(&tonic::Status::unavailable("restarting")));
+        let reset = tonic::Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(reset.source().is_some());
+        assert!(is_transient(&reset), "{reset:?}");
+        assert!(!is_transient(&tonic::Status::internal("bug in havipd")));
+        assert!(!is_transient(&tonic::Status::out_of_range(
+            "oldest kept is 100"
+        )));
+        assert!(!is_transient(&tonic::Status::invalid_argument("bad kind")));
+    }
+}
