@@ -1,3 +1,4 @@
 //! The havip daemon: runtime, manager, store and gRPC API around the engine.
 
+pub mod events;
 pub mod store;
