@@ -20,6 +20,9 @@
 mod filter;
 mod stream;
 
+#[cfg(test)]
+mod tests;
+
 pub use stream::EventStream;
 
 use crate::store::{Reader, StoreError};
