@@ -1,0 +1,406 @@
+//! One write transaction of the writer: gives each queued transition, daemon event and
+//! config change its seq, writes their rows and events, and moves `last_seq` and
+//! `last_revision` in `meta`, all or nothing. A config change that breaks a uniqueness rule
+//! is undone alone (a savepoint) and answered with its error; it takes no seq.
+
+use super::codec::{to_i64, to_u64};
+use super::error::{CONSTRAINT_PRIMARYKEY, CONSTRAINT_UNIQUE, StoreError};
+use super::time::{timestamp_micros, to_micros, to_timestamp};
+use havip_proto::v1;
+use prost::Message;
+use sqlx::{Connection, SqliteConnection};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A transition or daemon event, as `record_*` queued it, with the time it was recorded.
+///
+/// The events table keeps the time of recording (not the transition's own time) for
+/// retention: pruning deletes a prefix up to the newest event older than the cutoff, so
+/// one transition carrying a wrong clock must not drag newer events with it.
+#[derive(Debug, Clone)]
+pub(crate) enum Record {
+    Transition {
+        transition: v1::Transition,
+        recorded: SystemTime,
+    },
+    Daemon {
+        kind: v1::EventKind,
+        event: v1::DaemonEvent,
+        time: SystemTime,
+    },
+}
+
+/// What a config change does to the instances table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    fn change_kind(self) -> v1::ChangeKind {
+        match self {
+            Self::Create => v1::ChangeKind::Create,
+            Self::Update => v1::ChangeKind::Update,
+            Self::Delete => v1::ChangeKind::Delete,
+        }
+    }
+}
+
+/// A config change, validated and encoded by `Store::commit_config` in the caller's task.
+#[derive(Debug)]
+pub(crate) struct PreparedCommit {
+    pub(crate) op: Op,
+    pub(crate) instance: String,
+    pub(crate) revision: u64,
+    pub(crate) actor: String,
+    pub(crate) comment: String,
+    pub(crate) changed_fields: Vec<String>,
+    pub(crate) changed_fields_json: String,
+    /// The full spec for the instances row (create and update).
+    pub(crate) spec_json: Option<String>,
+    /// Redacted specs for the audit trail.
+    pub(crate) old_history_json: Option<String>,
+    pub(crate) new_history_json: Option<String>,
+    /// interface, vrid, family (create and update).
+    pub(crate) identity: Option<(String, i64, i64)>,
+    pub(crate) time: SystemTime,
+}
+
+/// One entry of a batch, in queue order.
+#[derive(Debug)]
+pub(crate) enum Item<'a> {
+    Record(&'a Record),
+    /// Announce `count` lost events (skipped when 0), first lost at `since`.
+    Lost {
+        count: u64,
+        since: SystemTime,
+    },
+    Commit(&'a PreparedCommit),
+}
+
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    /// The events written, in seq order, to publish after the commit.
+    pub(crate) events: Vec<v1::Event>,
+    /// One result per `Item::Commit`, in batch order.
+    pub(crate) commits: Vec<Result<u64, StoreError>>,
+    pub(crate) last_seq: u64,
+}
+
+/// Writes `items` in one transaction, numbering events from `last_seq + 1`. An error means
+/// nothing was written.
+pub(crate) async fn write(
+    conn: &mut SqliteConnection,
+    path: &Arc<Path>,
+    items: &[Item<'_>],
+    last_seq: u64,
+) -> Result<Outcome, StoreError> {
+    let db = |e: sqlx::Error| StoreError::from_sqlx(path, &e);
+    // IMMEDIATE takes the write lock up front, so a lock held by another process is met
+    // (and waited for, up to busy_timeout) here rather than halfway through the batch.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+    let mut seq = last_seq;
+    let mut events = Vec::with_capacity(items.len());
+    let mut commits = Vec::new();
+    let mut max_revision = None;
+    for item in items {
+        match item {
+            Item::Record(Record::Transition {
+                transition,
+                recorded,
+            }) => {
+                seq += 1;
+                let mut t = transition.clone();
+                t.seq = seq;
+                // History is filtered by the transition's own time.
+                let at = t
+                    .time
+                    .as_ref()
+                    .map_or_else(|| to_micros(*recorded), timestamp_micros);
+                sqlx::query(
+                    "INSERT INTO transitions (seq, instance, at, body) VALUES (?, ?, ?, ?)",
+                )
+                .bind(to_i64(seq))
+                .bind(&t.instance)
+                .bind(at)
+                .bind(t.encode_to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                let event = v1::Event {
+                    seq,
+                    time: t.time,
+                    kind: v1::EventKind::StateChanged as i32,
+                    instance: t.instance.clone(),
+                    payload: Some(v1::event::Payload::StateChanged(t)),
+                };
+                insert_event(&mut tx, &event, *recorded).await.map_err(db)?;
+                events.push(event);
+            }
+            Item::Record(Record::Daemon { kind, event, time }) => {
+                seq += 1;
+                let event = daemon_event(seq, *kind, event.clone(), *time);
+                insert_event(&mut tx, &event, *time).await.map_err(db)?;
+                events.push(event);
+            }
+            Item::Lost { count: 0, .. } => {}
+            Item::Lost { count, since } => {
+                seq += 1;
+                let detail = format!(
+                    "{count} events were not recorded since {}: the database could not be \
+                     written and the queue of events waiting for it was full",
+                    humantime::format_rfc3339_seconds(*since),
+                );
+                let payload = v1::DaemonEvent {
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    detail,
+                };
+                let now = SystemTime::now();
+                let event = daemon_event(seq, v1::EventKind::EventsLost, payload, now);
+                insert_event(&mut tx, &event, now).await.map_err(db)?;
+                events.push(event);
+            }
+            Item::Commit(c) => {
+                sqlx::query("SAVEPOINT config_change")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                match apply_commit(&mut tx, c, seq + 1).await {
+                    Ok(event) => {
+                        sqlx::query("RELEASE config_change")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                        seq += 1;
+                        max_revision = max_revision.max(Some(c.revision));
+                        events.push(event);
+                        commits.push(Ok(seq));
+                    }
+                    Err(Refused(refusal)) => {
+                        sqlx::query("ROLLBACK TO config_change")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                        sqlx::query("RELEASE config_change")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db)?;
+                        commits.push(Err(refusal.into_error(c)));
+                    }
+                    Err(Failed(e)) => return Err(db(e)),
+                }
+            }
+        }
+    }
+    if seq != last_seq {
+        sqlx::query("UPDATE meta SET value = ? WHERE key = 'last_seq'")
+            .bind(to_i64(seq))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    if let Some(revision) = max_revision {
+        sqlx::query("UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_revision'")
+            .bind(to_i64(revision))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(Outcome {
+        events,
+        commits,
+        last_seq: seq,
+    })
+}
+
+/// Why a config change was not applied.
+enum CommitError {
+    /// The change itself is refused; the rest of the batch goes on.
+    Refused(Refusal),
+    /// The database failed; the whole batch is rolled back.
+    Failed(sqlx::Error),
+}
+use CommitError::{Failed, Refused};
+
+enum Refusal {
+    NameTaken,
+    IdentityTaken,
+    Missing,
+}
+
+impl Refusal {
+    fn into_error(self, c: &PreparedCommit) -> StoreError {
+        match self {
+            Self::NameTaken => StoreError::Conflict {
+                detail: format!("an instance named {:?} already exists", c.instance),
+            },
+            Self::IdentityTaken => {
+                let detail = match &c.identity {
+                    Some((interface, vrid, family)) => format!(
+                        "another instance already runs VRID {vrid} for IPv{family} on \
+                         interface {interface:?}"
+                    ),
+                    None => "another instance already runs the same virtual router".into(),
+                };
+                StoreError::Conflict { detail }
+            }
+            Self::Missing => StoreError::NotFound {
+                instance: c.instance.clone(),
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for CommitError {
+    fn from(e: sqlx::Error) -> Self {
+        match StoreError::constraint_code(&e) {
+            Some(CONSTRAINT_PRIMARYKEY) => Refused(Refusal::NameTaken),
+            Some(CONSTRAINT_UNIQUE) => Refused(Refusal::IdentityTaken),
+            _ => Failed(e),
+        }
+    }
+}
+
+async fn apply_commit(
+    conn: &mut SqliteConnection,
+    c: &PreparedCommit,
+    seq: u64,
+) -> Result<v1::Event, CommitError> {
+    let at = to_micros(c.time);
+    let (interface, vrid, family) = c.identity.clone().unwrap_or_default();
+    let event_kind = match c.op {
+        Op::Create => {
+            sqlx::query(
+                "INSERT INTO instances \
+                 (name, spec_json, revision, interface, vrid, family, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&c.instance)
+            .bind(c.spec_json.as_deref())
+            .bind(to_i64(c.revision))
+            .bind(&interface)
+            .bind(vrid)
+            .bind(family)
+            .bind(at)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            v1::EventKind::InstanceCreated
+        }
+        Op::Update => {
+            let done = sqlx::query(
+                "UPDATE instances SET spec_json = ?, revision = ?, interface = ?, vrid = ?, \
+                 family = ?, updated_at = ? WHERE name = ?",
+            )
+            .bind(c.spec_json.as_deref())
+            .bind(to_i64(c.revision))
+            .bind(&interface)
+            .bind(vrid)
+            .bind(family)
+            .bind(at)
+            .bind(&c.instance)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(Refused(Refusal::Missing));
+            }
+            v1::EventKind::InstanceUpdated
+        }
+        Op::Delete => {
+            let done = sqlx::query("DELETE FROM instances WHERE name = ?")
+                .bind(&c.instance)
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(Refused(Refusal::Missing));
+            }
+            v1::EventKind::InstanceDeleted
+        }
+    };
+    sqlx::query(
+        "INSERT INTO config_changes (instance, revision, kind, actor, at, old_spec_json, \
+         new_spec_json, changed_fields, comment, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.instance)
+    .bind(to_i64(c.revision))
+    .bind(c.op.change_kind() as i32)
+    .bind(&c.actor)
+    .bind(at)
+    .bind(c.old_history_json.as_deref())
+    .bind(c.new_history_json.as_deref())
+    .bind(&c.changed_fields_json)
+    .bind(&c.comment)
+    .bind(to_i64(seq))
+    .execute(&mut *conn)
+    .await?;
+    let event = v1::Event {
+        seq,
+        time: Some(to_timestamp(c.time)),
+        kind: event_kind as i32,
+        instance: c.instance.clone(),
+        payload: Some(v1::event::Payload::ConfigChanged(v1::ConfigChangeSummary {
+            revision: c.revision,
+            actor: c.actor.clone(),
+            changed_fields: c.changed_fields.clone(),
+            comment: c.comment.clone(),
+        })),
+    };
+    insert_event(conn, &event, c.time).await?;
+    Ok(event)
+}
+
+fn daemon_event(
+    seq: u64,
+    kind: v1::EventKind,
+    payload: v1::DaemonEvent,
+    time: SystemTime,
+) -> v1::Event {
+    v1::Event {
+        seq,
+        time: Some(to_timestamp(time)),
+        kind: kind as i32,
+        instance: String::new(),
+        payload: Some(v1::event::Payload::Daemon(payload)),
+    }
+}
+
+async fn insert_event(
+    conn: &mut SqliteConnection,
+    event: &v1::Event,
+    recorded: SystemTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO events (seq, at, kind, instance, body) VALUES (?, ?, ?, ?, ?)")
+        .bind(to_i64(event.seq))
+        .bind(to_micros(recorded))
+        .bind(event.kind)
+        .bind(&event.instance)
+        .bind(event.encode_to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reads `last_seq` and `last_revision` from `meta`.
+pub(crate) async fn load_counters(
+    conn: &mut SqliteConnection,
+    path: &Arc<Path>,
+) -> Result<(u64, u64), StoreError> {
+    let mut values = [0u64; 2];
+    for (slot, key) in values.iter_mut().zip(["last_seq", "last_revision"]) {
+        let value = sqlx::query_scalar::<_, i64>("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| StoreError::from_sqlx(path, &e))?
+            .ok_or_else(|| StoreError::Corrupt {
+                path: Arc::clone(path),
+                detail: format!("the meta table has no {key}"),
+            })?;
+        *slot = to_u64(path, key, value)?;
+    }
+    Ok((values[0], values[1]))
+}
