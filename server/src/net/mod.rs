@@ -1,0 +1,19 @@
+//! The Linux network layer of havipd: what the runtime calls to put VRRP on the wire and
+//! to change the host's interfaces. It decides nothing; the engine does.
+//!
+//! - [`socket`]: the raw IP socket adverts are sent and received on, one per interface and
+//!   family.
+//! - [`netlink`]: interface lookup and virtual addresses over rtnetlink.
+//! - [`vmac`]: macvlan interfaces carrying the virtual router MAC.
+//! - [`link`]: interface and address changes as a stream of events.
+//! - [`arp`], [`ndisc`]: gratuitous ARP and unsolicited neighbour advertisement frames;
+//!   [`garp`]: the service that sends them, rate-limited and fair across instances.
+//! - [`host`]: interface names and per-interface sysctls.
+//!
+//! Everything here acts on the network namespace of the thread that calls it (or, for
+//! sockets and netlink connections, that created them).
+
+pub mod error;
+pub mod host;
+
+pub use error::NetError;
