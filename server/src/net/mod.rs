@@ -15,5 +15,14 @@
 
 pub mod error;
 pub mod host;
+pub mod netlink;
+pub mod vmac;
+
+#[cfg(test)]
+mod testns;
+#[cfg(test)]
+mod tests;
 
 pub use error::NetError;
+pub use netlink::{InterfaceAddress, InterfaceInfo, Netlink, primary_address};
+pub use vmac::{delete_link, ensure_macvlan};
