@@ -16,6 +16,8 @@
 pub mod error;
 pub mod host;
 pub mod netlink;
+pub mod socket;
+mod sys;
 pub mod vmac;
 
 #[cfg(test)]
@@ -25,4 +27,5 @@ mod tests;
 
 pub use error::NetError;
 pub use netlink::{InterfaceAddress, InterfaceInfo, Netlink, primary_address};
+pub use socket::{AdvertSocket, RECV_BUF_LEN, Received};
 pub use vmac::{delete_link, ensure_macvlan};

@@ -2,4 +2,6 @@
 //! frames checked by tshark, and sockets, netlink, VMACs, the link watcher and the GARP
 //! service exercised in network namespaces made for each test (see [`super::testns`]).
 
+mod keepalived;
 mod netlink;
+mod socket;
