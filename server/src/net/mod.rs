@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod host;
+pub mod link;
 pub mod netlink;
 pub mod socket;
 mod sys;
@@ -26,6 +27,7 @@ mod testns;
 mod tests;
 
 pub use error::NetError;
+pub use link::{LinkEvent, LinkWatcher, watch_links};
 pub use netlink::{InterfaceAddress, InterfaceInfo, Netlink, primary_address};
 pub use socket::{AdvertSocket, RECV_BUF_LEN, Received};
 pub use vmac::{delete_link, ensure_macvlan};

@@ -62,6 +62,10 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
+    pub(crate) fn from_handle(handle: Handle) -> Self {
+        Netlink { handle }
+    }
+
     pub(crate) fn handle(&self) -> &Handle {
         &self.handle
     }
@@ -233,6 +237,17 @@ pub fn primary_address(info: &InterfaceInfo, family: Family) -> Option<IpAddr> {
 /// Administratively and operationally up; see [`InterfaceInfo::up`].
 pub(crate) fn is_up(flags: LinkFlags) -> bool {
     flags.contains(LinkFlags::Up) && flags.contains(LinkFlags::Running)
+}
+
+/// The interface name a link message carries (empty if none, which the kernel never does).
+pub(crate) fn link_name(link: &LinkMessage) -> String {
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(name) => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 fn interface_info(link: &LinkMessage, addresses: Vec<InterfaceAddress>) -> InterfaceInfo {

@@ -3,5 +3,6 @@
 //! service exercised in network namespaces made for each test (see [`super::testns`]).
 
 mod keepalived;
+mod link;
 mod netlink;
 mod socket;
