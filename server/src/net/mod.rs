@@ -13,9 +13,13 @@
 //! Everything here acts on the network namespace of the thread that calls it (or, for
 //! sockets and netlink connections, that created them).
 
+pub mod arp;
 pub mod error;
+mod frame;
+pub mod garp;
 pub mod host;
 pub mod link;
+pub mod ndisc;
 pub mod netlink;
 pub mod socket;
 mod sys;
@@ -27,6 +31,7 @@ mod testns;
 mod tests;
 
 pub use error::NetError;
+pub use garp::{GarpHandle, GarpLimits, GarpRequest, GarpService};
 pub use link::{LinkEvent, LinkWatcher, watch_links};
 pub use netlink::{InterfaceAddress, InterfaceInfo, Netlink, primary_address};
 pub use socket::{AdvertSocket, RECV_BUF_LEN, Received};

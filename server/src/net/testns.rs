@@ -15,14 +15,16 @@
 use super::{Netlink, primary_address};
 use havip_vrrp::types::Family;
 use nix::sched::{CloneFlags, setns};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::fs::{self, File};
 use std::future::Future;
+use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const PREFIX: &str = "hvnet-";
 const NETNS_DIR: &str = "/var/run/netns";
@@ -230,4 +232,52 @@ pub async fn usable_link_local(nl: &Netlink, ifname: &str) -> Ipv6Addr {
 /// The index of interface `name` in the calling thread's namespace.
 pub fn ifindex(name: &str) -> u32 {
     nix::net::if_::if_nametoindex(name).unwrap_or_else(|e| panic!("no interface {name}: {e}"))
+}
+
+/// Every frame seen on one interface (an `AF_PACKET` socket, `ETH_P_ALL`), for counting
+/// what the code under test put on the wire. Open it inside the namespace; it can be read
+/// from any thread afterwards.
+#[derive(Debug)]
+pub struct Capture {
+    socket: Socket,
+}
+
+const ETH_P_ALL: u16 = 0x0003;
+
+impl Capture {
+    pub fn open(ifindex: u32) -> Capture {
+        assert_not_in_root_namespace();
+        let protocol = Protocol::from(i32::from(ETH_P_ALL.to_be()));
+        let socket =
+            Socket::new(Domain::PACKET, Type::RAW, Some(protocol)).expect("AF_PACKET socket");
+        let addr = super::sys::packet_addr(ifindex, ETH_P_ALL, [0; 6]).expect("ifindex fits");
+        socket
+            .bind(&addr)
+            .expect("bind the capture to its interface");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("SO_RCVTIMEO");
+        socket.set_recv_buffer_size(8 << 20).expect("SO_RCVBUF");
+        Capture { socket }
+    }
+
+    /// The next frame, or `None` once `deadline` has passed.
+    pub fn next_frame(&self, deadline: Instant) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            match (&self.socket).read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Some(buf);
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    if Instant::now() >= deadline {
+                        return None;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("capture failed: {e}"),
+            }
+        }
+    }
 }

@@ -3,17 +3,17 @@
 //! and a socket only hears its own interface.
 
 use crate::net::socket::{AdvertSocket, RECV_BUF_LEN, Received};
-use crate::net::testns::{NetNs, ifindex, skip, usable_link_local, veth};
+use crate::net::testns::{Capture, NetNs, ifindex, skip, usable_link_local, veth};
 use crate::net::{NetError, Netlink};
 use havip_vrrp::packet::{
     AdvertFields, Auth, ChecksumForm, DecodeContext, EncodeContext, MULTICAST_V4, MULTICAST_V6,
-    check_ttl, decode, encode,
+    check_ttl, decode, encode, internet_checksum,
 };
 use havip_vrrp::types::{AdvertInterval, Family, Version, Vrid};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout};
 
@@ -77,6 +77,22 @@ async fn assert_nothing_queued(socket: &AdvertSocket, why: &str) {
     assert!(got.is_none(), "{why}: received {got:?}");
 }
 
+/// The first VRRP frame (IP protocol 112) `capture` saw for `ethertype`.
+fn first_vrrp_frame(capture: &Capture, ethertype: [u8; 2]) -> Vec<u8> {
+    let deadline = Instant::now() + WAIT;
+    while let Some(frame) = capture.next_frame(deadline) {
+        let protocol_at = if ethertype == [0x08, 0x00] {
+            14 + 9
+        } else {
+            14 + 6
+        };
+        if frame.len() > protocol_at && frame[12..14] == ethertype && frame[protocol_at] == 112 {
+            return frame;
+        }
+    }
+    panic!("no VRRP frame captured");
+}
+
 #[test]
 fn ipv4_adverts_cross_the_link_as_sent() {
     if skip("ipv4_adverts_cross_the_link_as_sent") {
@@ -119,6 +135,7 @@ fn ipv4_adverts_cross_the_link_as_sent() {
     let unicast = advert(&vips, src, peer);
     let from_foreign = advert(&vips, foreign, group);
 
+    let capture = b.run(|| async { Capture::open(ifindex("vb")) });
     let (ready_tx, ready_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel::<()>();
     thread::scope(|s| {
@@ -194,6 +211,22 @@ fn ipv4_adverts_cross_the_link_as_sent() {
         );
         assert_eq!(after.1, multicast);
     });
+
+    // On the wire: to the group's MAC, TOS 0xc0, TTL 255, no DF, and the header checksum
+    // the kernel filled in is valid.
+    let frame = first_vrrp_frame(&capture, [0x08, 0x00]);
+    assert_eq!(frame[0..6], [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+    let header = &frame[14..34];
+    assert_eq!(header[0], 0x45);
+    assert_eq!(header[1], 0xc0, "TOS: internetwork control, as keepalived");
+    assert_eq!(
+        usize::from(u16::from_be_bytes([header[2], header[3]])),
+        20 + multicast.len()
+    );
+    assert_eq!(header[6] & 0x40, 0, "DF clear");
+    assert_eq!(header[8], 255);
+    assert_eq!(internet_checksum(header), 0, "header checksum valid");
+    assert_eq!(&frame[34..], &multicast[..]);
 }
 
 #[test]
@@ -235,6 +268,7 @@ fn ipv6_adverts_cross_the_link_from_the_link_local_address() {
     let multicast = advert(&vips, IpAddr::V6(src), group);
     let unicast = advert(&vips, IpAddr::V6(src), IpAddr::V6(peer));
 
+    let capture = b.run(|| async { Capture::open(ifindex("vb")) });
     let (ready_tx, ready_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel::<()>();
     thread::scope(|s| {
@@ -286,6 +320,20 @@ fn ipv6_adverts_cross_the_link_from_the_link_local_address() {
         assert_eq!(second.1, unicast);
         assert_eq!(low_hops.ttl, 1);
     });
+
+    // On the wire: to the group's MAC, traffic class 0xc0, hop limit 255.
+    let frame = first_vrrp_frame(&capture, [0x86, 0xdd]);
+    assert_eq!(frame[0..6], [0x33, 0x33, 0, 0, 0, 0x12]);
+    let header = &frame[14..54];
+    let traffic_class = (u16::from_be_bytes([header[0], header[1]]) >> 4) & 0xff;
+    assert_eq!(
+        traffic_class, 0xc0,
+        "traffic class: internetwork control, as keepalived"
+    );
+    assert_eq!(header[7], 255);
+    assert_eq!(header[8..24], src.octets());
+    assert_eq!(header[24..40], MULTICAST_V6.octets());
+    assert_eq!(&frame[54..], &multicast[..]);
 }
 
 /// A socket hears only its interface, and (IP_MULTICAST_ALL off) only groups it joined.
