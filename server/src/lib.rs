@@ -2,5 +2,6 @@
 //! the API translates, the store records.
 
 pub mod events;
+pub mod net;
 pub mod spec;
 pub mod store;

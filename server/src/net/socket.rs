@@ -1,0 +1,568 @@
+//! The raw IP socket VRRP advertisements travel on: one per (interface, family), shared by
+//! every instance on that interface, bound to the interface so it never sees another
+//! interface's traffic.
+//!
+//! IPv4 adverts are sent with a header we write ourselves (`IP_HDRINCL`), so the source
+//! address is always the one the caller chose. Letting the kernel pick would send from the
+//! interface's primary address, and after a network restart that can be a VIP: two routers
+//! then both believe they are master (keepalived's split-brain pitfall). IPv6 adverts choose
+//! their source with `IPV6_PKTINFO`, which the kernel honours as given.
+
+use super::error::NetError;
+use super::sys::register_readable;
+use havip_vrrp::packet::{HEADER_LEN, IPPROTO_VRRP, MULTICAST_V4, MULTICAST_V6, parse_ipv4};
+use havip_vrrp::types::Family;
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, sendmsg, setsockopt,
+    sockopt,
+};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::ops::Range;
+use std::os::fd::{AsRawFd, RawFd};
+use tokio::io::unix::AsyncFd;
+
+/// A receive buffer of this size holds any VRRP advertisement with its IPv4 header: a
+/// 60-byte header (options included) and the largest message, 255 IPv6 addresses
+/// (8 + 255 × 16 = 4088 bytes) or 255 IPv4 ones with v2 authentication. A larger datagram
+/// is reported as [`NetError::Truncated`].
+pub const RECV_BUF_LEN: usize = 60 + HEADER_LEN + 255 * 16 + 8;
+
+// The largest IPv6 message (255 addresses), and the largest IPv4 datagram (options, 255
+// addresses, v2 authentication data), both fit.
+const _: () = assert!(RECV_BUF_LEN >= HEADER_LEN + 255 * 16);
+const _: () = assert!(RECV_BUF_LEN >= 60 + HEADER_LEN + 255 * 4 + 8);
+
+/// The TTL / hop limit adverts are sent with (RFC 9568 §5.1.1.3, §5.1.2.3).
+const TTL: u8 = 255;
+
+/// The TOS / traffic class byte of adverts: IP precedence 6, "internetwork control", as
+/// keepalived sends them (captured), so QoS policies written for it keep working.
+const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
+
+/// The socket receive buffer asked for: a burst of adverts from many routers and VRIDs on a
+/// busy segment must not be dropped while the runtime is briefly busy. Forced past
+/// `net.core.rmem_max` when the process has CAP_NET_ADMIN.
+const SOCKET_RECV_BUFFER: usize = 1 << 20;
+
+/// Room for the control messages an IPv6 receive asks for: `IPV6_PKTINFO` (CMSG_SPACE of
+/// 20 bytes: 40 on 64-bit Linux) and `IPV6_HOPLIMIT` (CMSG_SPACE of 4: 24), with margin.
+/// Aligned like a `cmsghdr`, whose fields the kernel writes at its start.
+#[repr(C, align(8))]
+struct ControlBuffer([u8; 128]);
+
+/// Where a received advertisement came from and where it was sent to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The IPv4 TTL or IPv6 hop limit, for [`havip_vrrp::packet::check_ttl`].
+    pub ttl: u8,
+    /// Where the VRRP message is in the buffer given to the receive call: after the IPv4
+    /// header for IPv4, the whole datagram for IPv6.
+    pub payload: Range<usize>,
+}
+
+impl Received {
+    /// The VRRP message inside `buf`, the buffer that was received into.
+    pub fn message<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        buf.get(self.payload.clone()).unwrap_or_default()
+    }
+}
+
+/// A raw socket for VRRP (IP protocol 112) on one interface and family.
+///
+/// Non-blocking throughout: [`send`](Self::send) never waits and [`recv`](Self::recv) waits
+/// only for a packet, on the tokio runtime it was opened in.
+#[derive(Debug)]
+pub struct AdvertSocket {
+    fd: AsyncFd<Socket>,
+    family: Family,
+    ifindex: u32,
+    ifname: String,
+}
+
+impl AdvertSocket {
+    /// Opens the socket for `family` on interface `ifname` (index `ifindex`).
+    ///
+    /// Must be called inside a tokio runtime with I/O enabled. The socket is bound to the
+    /// interface (`SO_BINDTODEVICE`), does not loop its own multicast back, receives
+    /// multicast only for the groups it joins ([`join_multicast`](Self::join_multicast)),
+    /// and sends with TTL / hop limit 255. IPv6 receives carry the destination and hop
+    /// limit as ancillary data. The kernel computes no VRRP checksum on either family: the
+    /// codec does, with the pseudo-header where the version needs one.
+    pub fn open(family: Family, ifindex: u32, ifname: &str) -> Result<Self, NetError> {
+        let what = match family {
+            Family::Ipv4 => "the raw IPv4 VRRP socket",
+            Family::Ipv6 => "the raw IPv6 VRRP socket",
+        };
+        let open_err = |source| NetError::SocketOpen {
+            what,
+            ifname: ifname.to_owned(),
+            source,
+        };
+        let opt_err = |option: &'static str| {
+            move |source| NetError::SocketOption {
+                what,
+                option,
+                ifname: ifname.to_owned(),
+                source,
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(open_err(io::Error::other(
+                "AdvertSocket::open was called outside a tokio runtime",
+            )));
+        }
+
+        let domain = match family {
+            Family::Ipv4 => Domain::IPV4,
+            Family::Ipv6 => Domain::IPV6,
+        };
+        let protocol = Protocol::from(i32::from(IPPROTO_VRRP));
+        let socket = Socket::new(domain, Type::RAW, Some(protocol)).map_err(open_err)?;
+        socket
+            .set_nonblocking(true)
+            .map_err(opt_err("O_NONBLOCK"))?;
+        socket
+            .bind_device(Some(ifname.as_bytes()))
+            .map_err(opt_err("SO_BINDTODEVICE"))?;
+        set_recv_buffer(&socket).map_err(opt_err("SO_RCVBUF"))?;
+        match family {
+            Family::Ipv4 => {
+                // TTL, TOS, identification and checksum are in the header send() writes
+                // (the kernel fills the last two); only the loop and group filter are set.
+                socket
+                    .set_header_included_v4(true)
+                    .map_err(opt_err("IP_HDRINCL"))?;
+                socket
+                    .set_multicast_loop_v4(false)
+                    .map_err(opt_err("IP_MULTICAST_LOOP"))?;
+                socket
+                    .set_multicast_all_v4(false)
+                    .map_err(opt_err("IP_MULTICAST_ALL"))?;
+            }
+            Family::Ipv6 => {
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)
+                    .map_err(|e| opt_err("IPV6_RECVPKTINFO")(io::Error::from(e)))?;
+                socket
+                    .set_recv_hoplimit_v6(true)
+                    .map_err(opt_err("IPV6_RECVHOPLIMIT"))?;
+                socket
+                    .set_multicast_loop_v6(false)
+                    .map_err(opt_err("IPV6_MULTICAST_LOOP"))?;
+                socket
+                    .set_multicast_all_v6(false)
+                    .map_err(opt_err("IPV6_MULTICAST_ALL"))?;
+                socket
+                    .set_multicast_if_v6(ifindex)
+                    .map_err(opt_err("IPV6_MULTICAST_IF"))?;
+                socket
+                    .set_multicast_hops_v6(u32::from(TTL))
+                    .map_err(opt_err("IPV6_MULTICAST_HOPS"))?;
+                socket
+                    .set_unicast_hops_v6(u32::from(TTL))
+                    .map_err(opt_err("IPV6_UNICAST_HOPS"))?;
+                socket
+                    .set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))
+                    .map_err(opt_err("IPV6_TCLASS"))?;
+                // IPV6_CHECKSUM stays at its default for raw sockets other than ICMPv6:
+                // off, so the checksum the codec wrote goes out untouched.
+            }
+        }
+        let fd = register_readable(socket).map_err(open_err)?;
+        Ok(AdvertSocket {
+            fd,
+            family,
+            ifindex,
+            ifname: ifname.to_owned(),
+        })
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Joins 224.0.0.18 or ff02::12 on the interface. Joining twice is not an error.
+    pub fn join_multicast(&self) -> Result<(), NetError> {
+        let socket = self.fd.get_ref();
+        let result = match self.family {
+            Family::Ipv4 => socket
+                .join_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(self.ifindex)),
+            Family::Ipv6 => socket.join_multicast_v6(&MULTICAST_V6, self.ifindex),
+        };
+        self.multicast_result("join", result, libc::EADDRINUSE)
+    }
+
+    /// Leaves the group joined by [`join_multicast`](Self::join_multicast). Leaving a group
+    /// not joined is not an error.
+    pub fn leave_multicast(&self) -> Result<(), NetError> {
+        let socket = self.fd.get_ref();
+        let result = match self.family {
+            Family::Ipv4 => socket
+                .leave_multicast_v4_n(&MULTICAST_V4, &InterfaceIndexOrAddress::Index(self.ifindex)),
+            Family::Ipv6 => socket.leave_multicast_v6(&MULTICAST_V6, self.ifindex),
+        };
+        self.multicast_result("leave", result, libc::EADDRNOTAVAIL)
+    }
+
+    fn multicast_result(
+        &self,
+        op: &'static str,
+        result: io::Result<()>,
+        already: i32,
+    ) -> Result<(), NetError> {
+        match result {
+            Err(e) if e.raw_os_error() != Some(already) => Err(NetError::Multicast {
+                op,
+                group: self.group(),
+                ifname: self.ifname.clone(),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn group(&self) -> IpAddr {
+        match self.family {
+            Family::Ipv4 => IpAddr::V4(MULTICAST_V4),
+            Family::Ipv6 => IpAddr::V6(MULTICAST_V6),
+        }
+    }
+
+    /// Sends `payload` (a VRRP message) from `src` to `dst` out of the interface, with TTL
+    /// or hop limit 255. Never blocks: a full send buffer is an error for which
+    /// [`NetError::is_would_block`] is true.
+    ///
+    /// IPv4: the header is written here (TOS 0xc0, TTL 255, protocol 112, no DF,
+    /// identification and checksum 0 so the kernel fills them), so `src` goes out as given
+    /// whatever addresses the interface has. IPv6: `src` must be an address of this host
+    /// that has finished DAD (the kernel checks); adverts use the interface's link-local
+    /// address (RFC 9568 §5.1.2.1).
+    pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Result<(), NetError> {
+        let result = match (self.family, src, dst) {
+            (Family::Ipv4, IpAddr::V4(s), IpAddr::V4(d)) => {
+                let Ok(total) = u16::try_from(IPV4_HEADER_LEN + payload.len()) else {
+                    return Err(self.too_long(src, dst, payload));
+                };
+                self.send_v4(s, d, total, payload)
+            }
+            (Family::Ipv6, IpAddr::V6(s), IpAddr::V6(d)) => {
+                if u16::try_from(payload.len()).is_err() {
+                    return Err(self.too_long(src, dst, payload));
+                }
+                self.send_v6(s, d, payload)
+            }
+            _ => {
+                return Err(NetError::FamilyMismatch {
+                    family: self.family,
+                    src,
+                    dst,
+                    ifname: self.ifname.clone(),
+                });
+            }
+        };
+        result.map_err(|source| NetError::Send {
+            src,
+            dst,
+            ifname: self.ifname.clone(),
+            source,
+        })
+    }
+
+    fn too_long(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> NetError {
+        NetError::TooLong {
+            len: payload.len(),
+            src,
+            dst,
+            ifname: self.ifname.clone(),
+        }
+    }
+
+    fn send_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, total: u16, payload: &[u8]) -> io::Result<()> {
+        let header = ipv4_header(src, dst, total);
+        let to = SockAddr::from(SocketAddrV4::new(dst, 0));
+        let sent = self
+            .fd
+            .get_ref()
+            .send_to_vectored(&[IoSlice::new(&header), IoSlice::new(payload)], &to)?;
+        check_sent(sent, usize::from(total))
+    }
+
+    fn send_v6(&self, src: Ipv6Addr, dst: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: src.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        // A link-scoped destination (ff02::12, a peer's fe80:: address) means nothing
+        // without its interface.
+        let scope_id = if is_link_scoped(&dst) {
+            self.ifindex
+        } else {
+            0
+        };
+        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope_id));
+        let sent = sendmsg(
+            self.raw_fd(),
+            &[IoSlice::new(payload)],
+            &[ControlMessage::Ipv6PacketInfo(&info)],
+            MsgFlags::empty(),
+            Some(&to),
+        )
+        .map_err(io::Error::from)?;
+        check_sent(sent, payload.len())
+    }
+
+    /// Waits for an advertisement and receives it into `buf` (of at least
+    /// [`RECV_BUF_LEN`] bytes). Cancel-safe: dropping the future loses no packet.
+    ///
+    /// An error concerns one datagram (malformed, truncated) or the socket; the caller
+    /// counts it and calls again.
+    pub async fn recv(&self, buf: &mut [u8]) -> Result<Received, NetError> {
+        loop {
+            let mut guard = self.fd.readable().await.map_err(|e| self.recv_err(e))?;
+            match guard.try_io(|_| self.recv_now(buf)) {
+                Ok(Ok(received)) => return received,
+                Ok(Err(e)) => return Err(self.recv_err(e)),
+                // Nothing queued after all: the readiness was cleared, wait again.
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives one queued advertisement without waiting: `Ok(None)` when none is queued.
+    /// For draining the socket after [`recv`](Self::recv) returned.
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<Received>, NetError> {
+        match self.recv_now(buf) {
+            Ok(received) => received.map(Some),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(self.recv_err(e)),
+        }
+    }
+
+    fn recv_err(&self, source: io::Error) -> NetError {
+        NetError::Recv {
+            ifname: self.ifname.clone(),
+            source,
+        }
+    }
+
+    /// One `recvmsg`: the outer error is the socket's (`WouldBlock` included), the inner one
+    /// the datagram's.
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
+        match self.family {
+            Family::Ipv4 => self.recv_v4(buf),
+            Family::Ipv6 => self.recv_v6(buf),
+        }
+    }
+
+    fn recv_v4(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
+        let capacity = buf.len();
+        let (len, flags) = {
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<()>(self.raw_fd(), &mut iov, None, MsgFlags::empty())
+                .map_err(io::Error::from)?;
+            (msg.bytes, msg.flags)
+        };
+        if flags.contains(MsgFlags::MSG_TRUNC) {
+            return Ok(Err(self.truncated(capacity)));
+        }
+        let datagram = buf.get(..len).unwrap_or_default();
+        Ok(match parse_ipv4(datagram) {
+            Ok(packet) => {
+                // parse_ipv4 checked the header length: the message starts right after it.
+                let start = usize::from(datagram[0] & 0x0f) * 4;
+                Ok(Received {
+                    src: IpAddr::V4(packet.src),
+                    dst: IpAddr::V4(packet.dst),
+                    ttl: packet.ttl,
+                    payload: start..start + packet.payload.len(),
+                })
+            }
+            Err(source) => Err(NetError::Malformed {
+                ifname: self.ifname.clone(),
+                source,
+            }),
+        })
+    }
+
+    fn recv_v6(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
+        let capacity = buf.len();
+        let mut control = ControlBuffer([0; 128]);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrIn6>(
+            self.raw_fd(),
+            &mut iov,
+            Some(&mut control.0),
+            MsgFlags::empty(),
+        )
+        .map_err(io::Error::from)?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Ok(Err(self.truncated(capacity)));
+        }
+        let Some(src) = msg.address.map(|a| a.ip()) else {
+            return Ok(Err(self.missing("source address")));
+        };
+        let mut dst = None;
+        let mut hop_limit = None;
+        // Err only when the control buffer was too small (MSG_CTRUNC).
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for cmsg in cmsgs {
+                match cmsg {
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
+                    }
+                    ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = u8::try_from(h).ok(),
+                    _ => {}
+                }
+            }
+        }
+        let Some(dst) = dst else {
+            return Ok(Err(self.missing("destination address (IPV6_PKTINFO)")));
+        };
+        let Some(ttl) = hop_limit else {
+            return Ok(Err(self.missing("hop limit (IPV6_HOPLIMIT)")));
+        };
+        Ok(Ok(Received {
+            src: IpAddr::V6(src),
+            dst: IpAddr::V6(dst),
+            ttl,
+            payload: 0..msg.bytes,
+        }))
+    }
+
+    fn truncated(&self, capacity: usize) -> NetError {
+        NetError::Truncated {
+            ifname: self.ifname.clone(),
+            capacity,
+        }
+    }
+
+    fn missing(&self, what: &'static str) -> NetError {
+        NetError::MissingAncillary {
+            ifname: self.ifname.clone(),
+            what,
+        }
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Bytes of the IPv4 header written for each advert (no options).
+const IPV4_HEADER_LEN: usize = 20;
+
+/// The IPv4 header of an advert (RFC 791 §3.1): TOS 0xc0, TTL 255, protocol 112, no
+/// fragmentation flags, identification and checksum 0 (with `IP_HDRINCL` the kernel fills
+/// in both, and the total length).
+fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, total: u16) -> [u8; IPV4_HEADER_LEN] {
+    let [total_hi, total_lo] = total.to_be_bytes();
+    let [s0, s1, s2, s3] = src.octets();
+    let [d0, d1, d2, d3] = dst.octets();
+    [
+        0x45, // version 4, 5 words of header
+        TOS_INTERNETWORK_CONTROL,
+        total_hi,
+        total_lo,
+        0, // identification
+        0,
+        0, // flags and fragment offset
+        0,
+        TTL,
+        IPPROTO_VRRP,
+        0, // header checksum
+        0,
+        s0,
+        s1,
+        s2,
+        s3,
+        d0,
+        d1,
+        d2,
+        d3,
+    ]
+}
+
+/// Whether `addr` needs a scope id to be sent to: link-local unicast or a multicast group
+/// of interface- or link-local scope.
+fn is_link_scoped(addr: &Ipv6Addr) -> bool {
+    let first = addr.segments()[0];
+    let link_local_unicast = first & 0xffc0 == 0xfe80;
+    let small_multicast_scope = addr.is_multicast() && matches!(first & 0x000f, 1 | 2);
+    link_local_unicast || small_multicast_scope
+}
+
+/// Raw sockets send a datagram whole or not at all; a short count would be a kernel bug,
+/// but it is reported rather than assumed away.
+fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
+    if sent == expected {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("sent {sent} of {expected} bytes")))
+    }
+}
+
+/// Asks for [`SOCKET_RECV_BUFFER`], forcing it past `net.core.rmem_max` when allowed.
+fn set_recv_buffer(socket: &Socket) -> io::Result<()> {
+    if setsockopt(socket, sockopt::RcvBufForce, &SOCKET_RECV_BUFFER).is_ok() {
+        return Ok(());
+    }
+    socket.set_recv_buffer_size(SOCKET_RECV_BUFFER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use havip_vrrp::packet::internet_checksum;
+
+    #[test]
+    fn ipv4_header_layout() {
+        let h = ipv4_header(Ipv4Addr::new(192, 0, 2, 1), MULTICAST_V4, 40);
+        assert_eq!(
+            h,
+            [
+                0x45, 0xc0, 0, 40, 0, 0, 0, 0, 255, 112, 0, 0, 192, 0, 2, 1, 224, 0, 0, 18
+            ]
+        );
+        // With the checksum the kernel fills in, the codec's IPv4 parser accepts it.
+        let mut datagram = h.to_vec();
+        let sum = internet_checksum(&datagram).to_be_bytes();
+        datagram[10..12].copy_from_slice(&sum);
+        datagram.extend_from_slice(&[0; 20]);
+        let p = parse_ipv4(&datagram).unwrap();
+        assert_eq!(
+            (p.src, p.dst, p.ttl, p.protocol),
+            (Ipv4Addr::new(192, 0, 2, 1), MULTICAST_V4, 255, 112)
+        );
+    }
+
+    #[test]
+    fn link_scope() {
+        let scoped = |s: &str| is_link_scoped(&s.parse().unwrap());
+        assert!(scoped("ff02::12"));
+        assert!(scoped("ff01::1"));
+        assert!(scoped("fe80::1"));
+        assert!(scoped("febf::1"));
+        assert!(!scoped("ff05::2"));
+        assert!(!scoped("fec0::1"));
+        assert!(!scoped("2001:db8::1"));
+    }
+
+    #[test]
+    fn open_outside_a_runtime_is_an_error_not_a_panic() {
+        let err = AdvertSocket::open(Family::Ipv4, 1, "lo").unwrap_err();
+        assert!(err.to_string().contains("outside a tokio runtime"), "{err}");
+    }
+}
