@@ -1,7 +1,7 @@
 //! create-instance, update-instance, delete-instance, get-instance and list-instances:
 //! flags to requests, responses to text.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use havip_proto::v1::instance_service_client::InstanceServiceClient;
 use havip_proto::v1::{
@@ -254,7 +254,7 @@ fn set_spec_flags(flags: &SpecFlags, spec: &mut InstanceSpec, mask: &mut Vec<&'s
     }
 }
 
-fn labels(labels: &[Label]) -> HashMap<String, String> {
+fn labels(labels: &[Label]) -> BTreeMap<String, String> {
     labels
         .iter()
         .map(|l| (l.key.clone(), l.value.clone()))
@@ -355,6 +355,9 @@ pub fn instance_view(instance: &Instance, clock: &Clock) -> String {
         bad.sort();
         let bad: Vec<String> = bad.iter().map(|(why, n)| format!("{why} {n}")).collect();
         rows.push(("Bad packets", bad.join(", ")));
+    }
+    if !status.error.is_empty() {
+        rows.push(("Error", status.error.clone()));
     }
     key_values(&rows)
 }
@@ -482,10 +485,8 @@ fn checksum_text(mode: i32) -> String {
     }
 }
 
-fn labels_text(labels: &HashMap<String, String>) -> String {
-    // A HashMap's order changes from run to run; output must not.
-    let mut pairs: Vec<_> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    pairs.sort();
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<_> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     or_dash(pairs.join(", "))
 }
 
@@ -710,7 +711,7 @@ mod tests {
         assert_eq!(mask(&request), ["labels"]);
         assert_eq!(
             request.spec.unwrap().labels,
-            HashMap::from([("env".into(), "prod".into()), ("tier".into(), "db".into())])
+            BTreeMap::from([("env".into(), "prod".into()), ("tier".into(), "db".into())])
         );
         let request = update(&["--clear-labels"]);
         assert_eq!(mask(&request), ["labels"]);
@@ -824,6 +825,7 @@ mod tests {
                     seconds: 0,
                     nanos: 800_000_000,
                 }),
+                error: String::new(),
             }),
             revision: 3,
             create_time: t(1_795_680_000),
