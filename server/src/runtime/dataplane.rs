@@ -1,0 +1,1054 @@
+//! The data-plane thread: one single-threaded runtime, one state shared by three kinds of
+//! task (commands, timers, one reader per socket) that never hold it across an await.
+
+use super::board::{LiveStatus, StatusBoard};
+use super::clock::Clock;
+use super::instance::{Phase, RunningInstance};
+use super::timers::TimerQueue;
+use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorder};
+use crate::convert;
+use crate::logging::{DEFAULT_WINDOW, RateLimiter};
+use crate::net::garp::{GarpRequest, GarpService};
+use crate::net::link::LinkEvent;
+use crate::net::socket::{AdvertSocket, Received};
+use havip_proto::v1;
+use havip_vrrp::packet::{
+    self, AdvertFields, DecodeContext, EncodeContext, check_ttl, decode, peek_vrid,
+};
+use havip_vrrp::{Action, AdvertVerdict, Effects, Family, Input, Instance, ReceivedAdvert, State};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+/// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
+/// interface cannot starve adverts.
+const RECV_BATCH: usize = 256;
+/// Room for the largest VRRP packet with its IPv4 header.
+const RECV_BUFFER: usize = crate::net::socket::RECV_BUF_LEN;
+
+pub(super) struct Deps {
+    pub host_ops: HostOpsHandle,
+    pub garp: GarpService,
+    pub recorder: Arc<dyn Recorder>,
+    pub board: Arc<StatusBoard>,
+}
+
+/// Entry point of the data-plane thread.
+pub(super) fn run(deps: Deps, commands: mpsc::UnboundedReceiver<Command>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the data-plane runtime; no instance will run");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, main(deps, commands));
+}
+
+type Shared = Rc<RefCell<DataPlane>>;
+
+async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let wake = Rc::new(Notify::new());
+    let shared: Shared = Rc::new(RefCell::new(DataPlane::new(deps, wake.clone())));
+    let timers = tokio::task::spawn_local(run_timers(shared.clone(), wake));
+    while let Some(command) = commands.recv().await {
+        let stop = DataPlane::on_command(&shared, command);
+        if stop {
+            break;
+        }
+    }
+    timers.abort();
+    let mut dp = shared.borrow_mut();
+    for (_, channel) in dp.channels.drain() {
+        if let Some(reader) = channel.reader {
+            reader.abort();
+        }
+    }
+    info!("data plane stopped");
+}
+
+async fn run_timers(shared: Shared, wake: Rc<Notify>) {
+    loop {
+        let (next, clock) = {
+            let dp = shared.borrow();
+            (dp.timers.peek(), dp.clock)
+        };
+        match next {
+            Some(deadline) => {
+                let at = tokio::time::Instant::from_std(clock.instant(deadline));
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = wake.notified() => continue,
+                }
+            }
+            None => {
+                wake.notified().await;
+                continue;
+            }
+        }
+        shared.borrow_mut().fire_due_timers();
+    }
+}
+
+async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    loop {
+        // Wait for one packet, then drain what else is queued without waiting, up to a
+        // batch, so a flood cannot starve the timers.
+        let first = socket.recv(&mut buf).await;
+        let mut next = first.map(Some);
+        let mut handled = 0;
+        loop {
+            match next {
+                Ok(Some(rx)) => {
+                    handled += 1;
+                    shared.borrow_mut().on_packet(key, &buf, &rx);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    shared.borrow_mut().warn_channel(key, "recv", &e);
+                    if !e.is_would_block() && handled == 0 {
+                        // A persistent error must not spin the thread.
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    break;
+                }
+            }
+            if handled >= RECV_BATCH {
+                break;
+            }
+            next = socket.try_recv(&mut buf);
+        }
+        if handled >= RECV_BATCH {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// A socket is shared by every instance on an interface and family.
+type ChannelKey = (u32, Family);
+
+struct Channel {
+    socket: Rc<AdvertSocket>,
+    /// Instances that receive here, by VRID.
+    members: HashMap<u8, InstanceId>,
+    /// Instances that send from here without receiving (VMAC instances).
+    senders: usize,
+    multicast_members: usize,
+    joined: bool,
+    reader: Option<JoinHandle<()>>,
+}
+
+pub(super) struct DataPlane {
+    clock: Clock,
+    deps: Deps,
+    wake: Rc<Notify>,
+    instances: HashMap<InstanceId, RunningInstance>,
+    channels: HashMap<ChannelKey, Channel>,
+    ifaces: HashMap<u32, Iface>,
+    timers: TimerQueue,
+    fx: Effects,
+    send_buf: Vec<u8>,
+    addr_buf: Vec<IpAddr>,
+    warnings: RateLimiter<(u64, &'static str)>,
+}
+
+impl DataPlane {
+    fn new(deps: Deps, wake: Rc<Notify>) -> Self {
+        DataPlane {
+            clock: Clock::start(),
+            deps,
+            wake,
+            instances: HashMap::new(),
+            channels: HashMap::new(),
+            ifaces: HashMap::new(),
+            timers: TimerQueue::default(),
+            fx: Effects::default(),
+            send_buf: Vec::with_capacity(RECV_BUFFER),
+            addr_buf: Vec::with_capacity(255),
+            warnings: RateLimiter::new(DEFAULT_WINDOW),
+        }
+    }
+
+    // ----- commands ----------------------------------------------------------------------
+
+    /// Returns true when the data plane should stop.
+    fn on_command(shared: &Shared, command: Command) -> bool {
+        let mut dp = shared.borrow_mut();
+        match command {
+            Command::Start(plan) => dp.start(shared, *plan),
+            Command::Update(plan) => dp.update(shared, *plan),
+            Command::Stop { id, done } => {
+                dp.stop(id);
+                dp.deps.host_ops.flush(done);
+            }
+            Command::Link(event) => dp.on_link_event(event),
+            Command::VmacReady { id, result } => dp.on_vmac_ready(shared, id, result),
+            Command::InterfaceFound { id, iface } => dp.on_interface_found(shared, id, iface),
+            Command::HostError { id, error } => {
+                if let Some(inst) = dp.instances.get(&id) {
+                    inst.live.update(|s| s.error = error);
+                }
+            }
+            Command::Shutdown { done } => {
+                let ids: Vec<InstanceId> = dp.instances.keys().copied().collect();
+                for id in ids {
+                    dp.stop(id);
+                }
+                dp.deps.host_ops.flush(done);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn start(&mut self, shared: &Shared, plan: InstancePlan) {
+        if self.instances.contains_key(&plan.id) {
+            warn!(instance = %plan.name, "start of an instance that is already running ignored");
+            return;
+        }
+        let Some(iface) = plan.iface.clone() else {
+            return self.wait_for_interface(plan);
+        };
+        self.ifaces.insert(iface.index, iface.clone());
+        let source = match plan.spec.unicast_source {
+            Some(s) => s,
+            None => match self.implicit_source(&plan.spec, iface.index, None) {
+                Some(s) => s,
+                None => {
+                    self.fail_start(&plan, "the interface has no address to send adverts from");
+                    return;
+                }
+            },
+        };
+        let engine = match Instance::new(plan.spec.engine_config(source)) {
+            Ok(e) => e,
+            Err(e) => {
+                self.fail_start(&plan, &e.to_string());
+                return;
+            }
+        };
+        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        self.deps.board.insert(plan.id, live.clone());
+        let inst = RunningInstance::new(&plan, &iface, engine, live, source);
+        let id = inst.id;
+        let waiting_for_vmac = inst.phase == Phase::WaitingForVmac;
+        self.instances.insert(id, inst);
+        if waiting_for_vmac {
+            let vrid = plan.spec.vrid;
+            let mac = havip_vrrp::config::virtual_mac(plan.spec.family, vrid);
+            let family_digit = if plan.spec.family == Family::Ipv4 {
+                4
+            } else {
+                6
+            };
+            let name = format!("vrrp{family_digit}.{}.{}", iface.index, vrid.get());
+            self.deps.host_ops.ensure_vmac(id, iface.index, name, mac);
+            return;
+        }
+        self.begin(shared, id);
+    }
+
+    /// The instance's interface does not exist: keep the instance, detached, until an
+    /// interface of that name appears.
+    fn wait_for_interface(&mut self, plan: InstancePlan) {
+        let placeholder = plan.spec.unicast_source.unwrap_or(match plan.spec.family {
+            Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::Ipv6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        });
+        let engine = match Instance::new(plan.spec.engine_config(placeholder)) {
+            Ok(e) => e,
+            Err(e) => return self.fail_start(&plan, &e.to_string()),
+        };
+        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        live.update(|s| {
+            s.error = Some(format!(
+                "interface {} does not exist; the instance starts when it appears",
+                plan.spec.interface
+            ));
+        });
+        self.deps.board.insert(plan.id, live.clone());
+        let none = Iface {
+            index: 0,
+            name: plan.spec.interface.clone(),
+            up: false,
+            mac: None,
+            addresses: Vec::new(),
+        };
+        let mut inst = RunningInstance::new(&plan, &none, engine, live, placeholder);
+        inst.phase = Phase::Detached;
+        warn!(instance = %plan.name, interface = %plan.spec.interface, "interface does not exist; waiting for it");
+        self.instances.insert(plan.id, inst);
+    }
+
+    fn fail_start(&mut self, plan: &InstancePlan, why: &str) {
+        error!(instance = %plan.name, interface = %plan.spec.interface, error = why, "cannot start instance");
+        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        live.update(|s| s.error = Some(format!("cannot start on {}: {why}", plan.spec.interface)));
+        self.deps.board.insert(plan.id, live);
+    }
+
+    /// Attach to the sockets and let the engine start.
+    fn begin(&mut self, shared: &Shared, id: InstanceId) {
+        if let Err(e) = self.attach(shared, id) {
+            if let Some(inst) = self.instances.get(&id) {
+                error!(instance = %inst.name, error = %e, "cannot open the VRRP socket");
+                inst.live
+                    .update(|s| s.error = Some(format!("cannot open the VRRP socket: {e}")));
+            }
+            return;
+        }
+        let (up, disabled) = match self.instances.get(&id) {
+            Some(inst) => (
+                self.ifaces.get(&inst.link_index).is_none_or(|i| i.up),
+                inst.spec.disabled,
+            ),
+            None => return,
+        };
+        if !up {
+            self.feed(id, Input::LinkDown);
+        }
+        if disabled {
+            self.feed(id, Input::AdminDisable);
+        }
+        self.feed(id, Input::Startup);
+    }
+
+    fn update(&mut self, shared: &Shared, plan: InstancePlan) {
+        let Some(inst) = self.instances.get(&plan.id) else {
+            return self.start(shared, plan);
+        };
+        let old = &inst.spec;
+        let restart = old.interface != plan.spec.interface
+            || old.family != plan.spec.family
+            || old.vrid != plan.spec.vrid
+            || old.version != plan.spec.version
+            || old.vmac != plan.spec.vmac
+            || inst.phase != Phase::Running;
+        if restart {
+            self.stop(plan.id);
+            return self.start(shared, plan);
+        }
+        let was_multicast = inst.is_multicast();
+        let was_disabled = inst.spec.disabled;
+        let old_vips = inst.vips.clone();
+        let source = match plan.spec.unicast_source {
+            Some(s) => s,
+            None => self
+                .implicit_source(&plan.spec, inst.link_index, Some(inst.source))
+                .unwrap_or(inst.source),
+        };
+        let config = plan.spec.engine_config(source);
+        let Some(inst) = self.instances.get_mut(&plan.id) else {
+            return;
+        };
+        inst.name = plan.name.clone();
+        inst.spec = plan.spec.clone();
+        inst.source = source;
+        inst.vips = RunningInstance::vips_for(&plan.spec);
+        inst.announce = inst.vips.iter().map(|v| v.addr).collect();
+        let vips_changed = old_vips != inst.vips;
+        let now_multicast = inst.is_multicast();
+        let now_disabled = inst.spec.disabled;
+        let key = (inst.link_index, inst.spec.family);
+        if was_multicast != now_multicast {
+            self.change_multicast_membership(key, now_multicast);
+        }
+        self.feed(plan.id, Input::ConfigChanged(&config));
+        // A prefix-only change does not change what the engine advertises, so it says
+        // nothing; the installed addresses still have to follow.
+        if vips_changed
+            && let Some(inst) = self.instances.get(&plan.id)
+            && inst.engine.state() == State::Master
+            && !inst.engine.config().is_address_owner()
+        {
+            self.deps
+                .host_ops
+                .ensure_vips(inst.id, inst.vip_index, inst.vips.clone());
+        }
+        match (was_disabled, now_disabled) {
+            (false, true) => self.feed(plan.id, Input::AdminDisable),
+            (true, false) => self.feed(plan.id, Input::AdminEnable),
+            _ => {}
+        }
+    }
+
+    fn stop(&mut self, id: InstanceId) {
+        if self
+            .instances
+            .get(&id)
+            .is_some_and(|i| i.phase == Phase::Running)
+        {
+            self.feed(id, Input::Shutdown);
+        }
+        self.detach(id);
+        if let Some(inst) = self.instances.remove(&id) {
+            // Whatever the engine did, nothing of ours stays on the interface.
+            self.deps.host_ops.clear_vips(id);
+            if let Some(index) = inst.vmac_index {
+                self.deps.host_ops.delete_link(index);
+            }
+        }
+        self.deps.board.remove(id);
+    }
+
+    fn on_vmac_ready(&mut self, shared: &Shared, id: InstanceId, result: Result<Iface, String>) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            // Stopped meanwhile: the VMAC is not wanted any more.
+            if let Ok(vmac) = result {
+                self.deps.host_ops.delete_link(vmac.index);
+            }
+            return;
+        };
+        match result {
+            Ok(vmac) => {
+                inst.send_index = vmac.index;
+                inst.vip_index = vmac.index;
+                inst.vmac_index = Some(vmac.index);
+                inst.send_mac = vmac.mac;
+                inst.phase = Phase::Running;
+                inst.live.update(|s| s.error = None);
+                self.ifaces.insert(vmac.index, vmac);
+                self.begin(shared, id);
+            }
+            Err(e) => {
+                error!(instance = %inst.name, error = %e, "cannot create the VMAC interface");
+                inst.live
+                    .update(|s| s.error = Some(format!("cannot create the VMAC interface: {e}")));
+            }
+        }
+    }
+
+    // ----- sockets -----------------------------------------------------------------------
+
+    fn attach(&mut self, shared: &Shared, id: InstanceId) -> Result<(), crate::net::NetError> {
+        let Some(inst) = self.instances.get(&id) else {
+            return Ok(());
+        };
+        let family = inst.spec.family;
+        let vrid = inst.spec.vrid.get();
+        let recv_key = (inst.link_index, family);
+        let send_key = (inst.send_index, family);
+        let multicast = inst.is_multicast();
+        let link_name = inst.spec.interface.clone();
+        let send_name = self
+            .ifaces
+            .get(&inst.send_index)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| link_name.clone());
+        self.open_channel(shared, recv_key, &link_name, true)?;
+        if send_key != recv_key
+            && let Err(e) = self.open_channel(shared, send_key, &send_name, false)
+        {
+            self.close_if_unused(recv_key);
+            return Err(e);
+        }
+        if let Some(ch) = self.channels.get_mut(&recv_key) {
+            ch.members.insert(vrid, id);
+        }
+        if send_key != recv_key
+            && let Some(ch) = self.channels.get_mut(&send_key)
+        {
+            ch.senders += 1;
+        }
+        if multicast {
+            self.change_multicast_membership(recv_key, true);
+        }
+        Ok(())
+    }
+
+    fn detach(&mut self, id: InstanceId) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let family = inst.spec.family;
+        let vrid = inst.spec.vrid.get();
+        let recv_key = (inst.link_index, family);
+        let send_key = (inst.send_index, family);
+        let multicast = inst.is_multicast();
+        let member = self
+            .channels
+            .get(&recv_key)
+            .is_some_and(|ch| ch.members.get(&vrid) == Some(&id));
+        if !member {
+            return;
+        }
+        if let Some(ch) = self.channels.get_mut(&recv_key) {
+            ch.members.remove(&vrid);
+        }
+        if multicast {
+            self.change_multicast_membership(recv_key, false);
+        }
+        if send_key != recv_key
+            && let Some(ch) = self.channels.get_mut(&send_key)
+        {
+            ch.senders = ch.senders.saturating_sub(1);
+        }
+        self.close_if_unused(recv_key);
+        self.close_if_unused(send_key);
+    }
+
+    fn open_channel(
+        &mut self,
+        shared: &Shared,
+        key: ChannelKey,
+        ifname: &str,
+        receive: bool,
+    ) -> Result<(), crate::net::NetError> {
+        if let Some(ch) = self.channels.get_mut(&key) {
+            if receive && ch.reader.is_none() {
+                ch.reader = Some(tokio::task::spawn_local(read_channel(
+                    shared.clone(),
+                    key,
+                    ch.socket.clone(),
+                )));
+            }
+            return Ok(());
+        }
+        let socket = Rc::new(AdvertSocket::open(key.1, key.0, ifname)?);
+        let reader = receive
+            .then(|| tokio::task::spawn_local(read_channel(shared.clone(), key, socket.clone())));
+        debug!(ifindex = key.0, interface = ifname, family = %key.1, "opened VRRP socket");
+        self.channels.insert(
+            key,
+            Channel {
+                socket,
+                members: HashMap::new(),
+                senders: 0,
+                multicast_members: 0,
+                joined: false,
+                reader,
+            },
+        );
+        Ok(())
+    }
+
+    fn close_if_unused(&mut self, key: ChannelKey) {
+        let unused = self
+            .channels
+            .get(&key)
+            .is_some_and(|ch| ch.members.is_empty() && ch.senders == 0);
+        if unused && let Some(ch) = self.channels.remove(&key) {
+            if let Some(reader) = ch.reader {
+                reader.abort();
+            }
+            debug!(ifindex = key.0, family = %key.1, "closed VRRP socket");
+        }
+    }
+
+    fn change_multicast_membership(&mut self, key: ChannelKey, join: bool) {
+        let Some(ch) = self.channels.get_mut(&key) else {
+            return;
+        };
+        if join {
+            ch.multicast_members += 1;
+        } else {
+            ch.multicast_members = ch.multicast_members.saturating_sub(1);
+        }
+        let want = ch.multicast_members > 0;
+        if want == ch.joined {
+            return;
+        }
+        let result = if want {
+            ch.socket.join_multicast()
+        } else {
+            ch.socket.leave_multicast()
+        };
+        match result {
+            Ok(()) => ch.joined = want,
+            Err(e) => {
+                warn!(ifindex = key.0, family = %key.1, error = %e, "changing the VRRP multicast membership failed")
+            }
+        }
+    }
+
+    fn warn_channel(&mut self, key: ChannelKey, what: &'static str, e: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self
+            .warnings
+            .check((u64::from(key.0), what), Instant::now())
+        {
+            warn!(ifindex = key.0, family = %key.1, error = %e, suppressed, "VRRP socket {what} failed");
+        }
+    }
+
+    // ----- receive -----------------------------------------------------------------------
+
+    fn on_packet(&mut self, key: ChannelKey, buf: &[u8], rx: &Received) {
+        let Some(msg) = buf.get(rx.payload.clone()) else {
+            return;
+        };
+        let Some(vrid) = peek_vrid(msg) else { return };
+        let Some(&id) = self.channels.get(&key).and_then(|ch| ch.members.get(&vrid)) else {
+            if let Some(suppressed) = self.warnings.check(
+                (u64::from(key.0) << 8 | u64::from(vrid), "unknown_vrid"),
+                Instant::now(),
+            ) {
+                debug!(ifindex = key.0, vrid, src = %rx.src, suppressed, "advert for a VRID no instance here serves");
+            }
+            return;
+        };
+        let now = self.clock.now();
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let counters = &inst.live.counters;
+        let verdict = if let Err(e) = check_ttl(rx.ttl) {
+            Err(e.reason())
+        } else if !inst.spec.peers.is_empty() && !inst.spec.peers.contains(&rx.src) {
+            Err("not_a_peer")
+        } else {
+            let ctx = DecodeContext {
+                family: inst.spec.family,
+                src: rx.src,
+                dst: rx.dst,
+                auth: &inst.engine.config().auth,
+            };
+            match decode(msg, &ctx) {
+                Err(e) => Err(e.reason()),
+                Ok(advert) if advert.version != inst.spec.version => Err("unsupported_version"),
+                Ok(advert) => {
+                    self.addr_buf.clear();
+                    self.addr_buf.extend(advert.addresses());
+                    Ok((advert.priority, advert.interval))
+                }
+            }
+        };
+        let (priority, interval) = match verdict {
+            Ok(v) => v,
+            Err(reason) => {
+                counters.bad_packet(reason);
+                if let Some(suppressed) = self.warnings.check((id.0, reason), Instant::now()) {
+                    warn!(instance = %inst.name, src = %rx.src, reason, suppressed, "dropped a bad VRRP packet");
+                }
+                return;
+            }
+        };
+        counters.adverts_received.fetch_add(1, Ordering::Relaxed);
+        let mut fx = std::mem::take(&mut self.fx);
+        fx.clear();
+        inst.engine.handle(
+            Input::Advert(ReceivedAdvert {
+                src: rx.src,
+                priority,
+                interval,
+                addresses: &self.addr_buf,
+            }),
+            now,
+            &mut fx,
+        );
+        self.carry_out(id, &mut fx);
+        self.fx = fx;
+    }
+
+    // ----- timers ------------------------------------------------------------------------
+
+    fn fire_due_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some((deadline, id)) = self.timers.pop_due(now) {
+            let Some(inst) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            if inst.scheduled != Some(deadline) {
+                continue;
+            }
+            inst.scheduled = None;
+            let mut fx = std::mem::take(&mut self.fx);
+            fx.clear();
+            inst.engine.fire_due_timers(now, &mut fx);
+            self.carry_out(id, &mut fx);
+            self.fx = fx;
+        }
+        if self.timers.len() > 4 * self.instances.len() + 1024 {
+            let instances = &self.instances;
+            self.timers
+                .compact(|id, t| instances.get(&id).is_some_and(|i| i.scheduled == Some(t)));
+        }
+    }
+
+    fn reschedule(&mut self, id: InstanceId) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let next = inst.engine.next_deadline().map(|(_, t)| t);
+        if next == inst.scheduled {
+            return;
+        }
+        inst.scheduled = next;
+        if let Some(deadline) = next {
+            let earliest = self.timers.peek().is_none_or(|t| deadline < t);
+            self.timers.schedule(id, deadline);
+            if earliest {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    // ----- carrying out --------------------------------------------------------------------
+
+    /// Feed one input to an instance and carry out what follows.
+    fn feed(&mut self, id: InstanceId, input: Input<'_>) {
+        let now = self.clock.now();
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let mut fx = std::mem::take(&mut self.fx);
+        fx.clear();
+        inst.engine.handle(input, now, &mut fx);
+        self.carry_out(id, &mut fx);
+        self.fx = fx;
+    }
+
+    fn carry_out(&mut self, id: InstanceId, fx: &mut Effects) {
+        for action in &fx.actions {
+            match *action {
+                Action::SendAdvert { priority } => self.send_advert(id, priority),
+                Action::AddVips { .. } => {
+                    if let Some(inst) = self.instances.get(&id) {
+                        self.deps
+                            .host_ops
+                            .ensure_vips(id, inst.vip_index, inst.vips.clone());
+                    }
+                }
+                Action::RemoveVips => self.deps.host_ops.clear_vips(id),
+                Action::SendGratuitous { count } => self.announce(id, count),
+                // The timer queue follows next_deadline(); the actions are for the record.
+                Action::ArmTimer { .. } | Action::CancelTimer { .. } => {}
+            }
+        }
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        if let Some(AdvertVerdict::Dropped(reason)) = fx.verdict {
+            inst.live.counters.bad_packet(reason.label());
+        }
+        if let Some(from) = fx.address_mismatch_from {
+            inst.live
+                .counters
+                .address_list_mismatches
+                .fetch_add(1, Ordering::Relaxed);
+            if let Some(suppressed) = self
+                .warnings
+                .check((id.0, "address_mismatch"), Instant::now())
+            {
+                warn!(instance = %inst.name, from = %from, suppressed, "the other router advertises different virtual addresses; check that both are configured alike");
+            }
+        }
+        for t in &fx.transitions {
+            self.record(id, t);
+        }
+        self.publish_status(id);
+        self.reschedule(id);
+    }
+
+    fn send_advert(&mut self, id: InstanceId, priority: u8) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let Some(channel) = self.channels.get(&(inst.send_index, inst.spec.family)) else {
+            return;
+        };
+        let config = inst.engine.config();
+        let fields = AdvertFields {
+            version: config.version,
+            vrid: config.vrid,
+            priority,
+            interval: config.advert_interval,
+            addresses: inst.engine.advertised_addresses(),
+            auth: &config.auth,
+        };
+        for dst in inst.destinations().iter() {
+            let ctx = EncodeContext {
+                src: inst.source,
+                dst,
+                v3_ipv4_checksum: inst.spec.checksum,
+            };
+            let result = packet::encode(&fields, &ctx, &mut self.send_buf)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    channel
+                        .socket
+                        .send(inst.source, dst, &self.send_buf)
+                        .map_err(|e| e.to_string())
+                });
+            match result {
+                Ok(()) => {
+                    inst.live
+                        .counters
+                        .adverts_sent
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    inst.live
+                        .counters
+                        .send_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Some(suppressed) = self.warnings.check((id.0, "send"), Instant::now()) {
+                        warn!(instance = %inst.name, dst = %dst, error = %e, suppressed, "sending an advert failed");
+                    }
+                }
+            }
+        }
+    }
+
+    fn announce(&mut self, id: InstanceId, count: u32) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let Some(mac) = inst.send_mac else {
+            debug!(instance = %inst.name, "no MAC address known for the interface; gratuitous announcements skipped");
+            return;
+        };
+        self.deps.garp.request(GarpRequest::new(
+            inst.send_index,
+            mac,
+            inst.announce.clone(),
+            count,
+            inst.live.counters.garps_sent.clone(),
+        ));
+    }
+
+    fn record(&mut self, id: InstanceId, t: &havip_vrrp::Transition) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let status = inst.engine.status();
+        let counters = &inst.live.counters;
+        counters.transitions.fetch_add(1, Ordering::Relaxed);
+        if t.to == State::Master {
+            counters.became_master.fetch_add(1, Ordering::Relaxed);
+        }
+        info!(
+            instance = %inst.name,
+            from = %t.from,
+            to = %t.to,
+            reason = %t.reason,
+            priority = status.effective_priority,
+            "state change"
+        );
+        self.deps.recorder.transition(v1::Transition {
+            instance: inst.name.to_string(),
+            from: convert::state(t.from) as i32,
+            to: convert::state(t.to) as i32,
+            reason: Some(convert::reason(&t.reason)),
+            priority: u32::from(status.effective_priority),
+            master_address: status.master.map(|m| m.to_string()).unwrap_or_default(),
+            time: Some(convert::timestamp(self.clock.wall(t.at))),
+            seq: 0,
+        });
+    }
+
+    fn publish_status(&mut self, id: InstanceId) {
+        let clock = self.clock;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let status = inst.engine.status();
+        if inst.last_status == Some(status) {
+            return;
+        }
+        inst.last_status = Some(status);
+        let mdi = inst.engine.master_down_interval();
+        let skew = inst.engine.skew_time();
+        inst.live.update(|s| {
+            s.state = status.state;
+            s.effective_priority = status.effective_priority;
+            s.master = status.master;
+            s.master_priority = status.master_priority;
+            s.master_advert_interval = status.master_adver_interval.as_duration();
+            s.since = clock.wall(status.since);
+            s.last_reason = status.last_reason.map(|r| super::ReasonView {
+                code: r.label(),
+                description: r.to_string(),
+                peer: r.peer(),
+            });
+            s.master_down_interval = mdi;
+            s.skew_time = skew;
+        });
+    }
+
+    // ----- links and addresses -------------------------------------------------------------
+
+    fn on_link_event(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Link { index, name, up } => {
+                let iface = self.ifaces.entry(index).or_insert_with(|| Iface {
+                    index,
+                    name: name.clone(),
+                    up,
+                    mac: None,
+                    addresses: Vec::new(),
+                });
+                let changed = iface.up != up;
+                iface.up = up;
+                iface.name.clone_from(&name);
+                if changed {
+                    for id in self.instances_on(index) {
+                        self.feed(id, if up { Input::LinkUp } else { Input::LinkDown });
+                    }
+                }
+                self.reattach_by_name(&name);
+            }
+            LinkEvent::LinkRemoved { index, name } => {
+                self.ifaces.remove(&index);
+                for id in self.instances_on(index) {
+                    self.feed(id, Input::LinkDown);
+                    self.detach(id);
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.phase = Phase::Detached;
+                        inst.live.update(|s| {
+                            s.error = Some(format!(
+                                "interface {name} was removed; waiting for it to come back"
+                            ));
+                        });
+                    }
+                }
+            }
+            LinkEvent::AddressAdded {
+                index,
+                addr,
+                prefix_len,
+            } => {
+                if let Some(iface) = self.ifaces.get_mut(&index)
+                    && !iface.addresses.iter().any(|(a, _)| *a == addr)
+                {
+                    iface.addresses.push((addr, prefix_len));
+                }
+                self.refresh_sources(index);
+            }
+            LinkEvent::AddressRemoved { index, addr, .. } => {
+                if let Some(iface) = self.ifaces.get_mut(&index) {
+                    iface.addresses.retain(|(a, _)| *a != addr);
+                }
+                self.refresh_sources(index);
+            }
+        }
+    }
+
+    fn instances_on(&self, index: u32) -> Vec<InstanceId> {
+        self.instances
+            .values()
+            .filter(|i| i.link_index == index && i.phase == Phase::Running)
+            .map(|i| i.id)
+            .collect()
+    }
+
+    /// An interface that was missing came back (maybe with a new index): ask for a fresh
+    /// description of it, with its addresses, and restart its instances on it.
+    fn reattach_by_name(&mut self, name: &str) {
+        let waiting = self
+            .instances
+            .values()
+            .filter(|i| i.phase == Phase::Detached && i.spec.interface == name)
+            .map(|i| i.id);
+        for id in waiting.collect::<Vec<_>>() {
+            self.deps.host_ops.describe(id, name.to_owned());
+        }
+    }
+
+    fn on_interface_found(&mut self, shared: &Shared, id: InstanceId, iface: Option<Iface>) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        if inst.phase != Phase::Detached {
+            return;
+        }
+        let Some(iface) = iface else { return };
+        let plan = InstancePlan {
+            id,
+            name: inst.name.clone(),
+            spec: inst.spec.clone(),
+            iface: Some(iface),
+        };
+        info!(instance = %plan.name, interface = %plan.spec.interface, "interface is there; starting the instance");
+        self.instances.remove(&id);
+        self.deps.board.remove(id);
+        self.start(shared, plan);
+    }
+
+    /// The address an instance without a configured source sends from: the interface's
+    /// primary address of the family (IPv6: link-local), never one of the virtual
+    /// addresses any instance here installs.
+    fn implicit_source(
+        &self,
+        spec: &crate::spec::Validated,
+        index: u32,
+        current: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        let iface = self.ifaces.get(&index)?;
+        let ours = |a: &IpAddr| {
+            self.instances
+                .values()
+                .any(|i| i.vips.iter().any(|v| v.addr == *a))
+                || RunningInstance::vips_for(spec).iter().any(|v| v.addr == *a)
+        };
+        let candidates = iface.addresses.iter().map(|(a, _)| *a).filter(|a| {
+            Family::of(a) == spec.family
+                && !ours(a)
+                && match a {
+                    IpAddr::V6(v6) => havip_vrrp::config::is_link_local(v6),
+                    IpAddr::V4(_) => true,
+                }
+        });
+        let candidates: Vec<IpAddr> = candidates.collect();
+        // Keep the current source while it is still there: no reason to move.
+        match current {
+            Some(c) if candidates.contains(&c) => Some(c),
+            _ => candidates.first().copied(),
+        }
+    }
+
+    fn refresh_sources(&mut self, index: u32) {
+        let ids: Vec<InstanceId> = self
+            .instances
+            .values()
+            .filter(|i| i.link_index == index && i.uses_implicit_source())
+            .map(|i| i.id)
+            .collect();
+        for id in ids {
+            let Some(inst) = self.instances.get(&id) else {
+                continue;
+            };
+            let current = inst.source;
+            match self.implicit_source(&inst.spec, index, Some(current)) {
+                Some(source) if source != current => {
+                    info!(instance = %inst.name, old = %current, new = %source, "the interface's primary address changed; adverts now come from the new one");
+                    let config = inst.spec.engine_config(source);
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.source = source;
+                        inst.live.update(|s| s.error = None);
+                    }
+                    self.feed(id, Input::ConfigChanged(&config));
+                }
+                Some(_) => {}
+                None => {
+                    inst.live.update(|s| {
+                        s.error = Some(format!(
+                            "interface {} has no address to send adverts from (still using {current})",
+                            inst.spec.interface
+                        ));
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("instances", &self.instances.len())
+            .field("channels", &self.channels.len())
+            .finish()
+    }
+}

@@ -1,0 +1,166 @@
+//! The runtime: carries out what the engine decides, for every instance, on a dedicated
+//! data-plane thread.
+//!
+//! One thread runs a single-threaded tokio runtime that owns every engine instance, one
+//! shared timer queue, and one raw socket per (interface, family). Work that may wait —
+//! netlink calls for addresses and VMACs, gratuitous ARP pacing, database writes — is
+//! handed to other tasks through channels that never block, so a slow netlink call or a
+//! slow disk never delays another instance's advert.
+
+mod board;
+mod clock;
+mod dataplane;
+mod host_ops;
+mod instance;
+mod timers;
+
+pub use board::{Counters, LiveStatus, ReasonView, Snapshot, StatusBoard};
+pub use host_ops::{HostOps, HostOpsHandle};
+
+/// The addresses an instance installs when master (IPv6: the virtual router's link-local
+/// address first), with their prefix lengths.
+pub fn vips_to_install(spec: &Validated) -> Vec<crate::spec::Vip> {
+    instance::RunningInstance::vips_for(spec)
+}
+
+use crate::net::link::LinkEvent;
+use crate::spec::Validated;
+use havip_proto::v1;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The data plane's handle on an instance; stable for the instance's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstanceId(pub u64);
+
+/// An interface as the runtime needs to know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    pub index: u32,
+    pub name: String,
+    pub up: bool,
+    pub mac: Option<[u8; 6]>,
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// What the manager asks the data plane to run.
+#[derive(Clone, Debug)]
+pub struct InstancePlan {
+    pub id: InstanceId,
+    pub name: Arc<str>,
+    pub spec: Validated,
+    /// The interface as it was when the plan was made; `None` when it does not exist
+    /// (yet): the instance waits for it.
+    pub iface: Option<Iface>,
+}
+
+/// Where transitions go: the store, in the daemon; a vector, in tests. Must not block.
+pub trait Recorder: Send + Sync + 'static {
+    fn transition(&self, transition: v1::Transition);
+}
+
+/// Commands to the data plane.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Start(Box<InstancePlan>),
+    Update(Box<InstancePlan>),
+    Stop {
+        id: InstanceId,
+        done: oneshot::Sender<()>,
+    },
+    Link(LinkEvent),
+    /// From the host-ops task: a VMAC is ready (or not) for an instance.
+    VmacReady {
+        id: InstanceId,
+        result: Result<Iface, String>,
+    },
+    /// From the host-ops task: the interface a detached instance waits for, described.
+    InterfaceFound {
+        id: InstanceId,
+        iface: Option<Iface>,
+    },
+    /// From the host-ops task: an operation for this instance failed, or worked again.
+    HostError {
+        id: InstanceId,
+        error: Option<String>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The manager's handle on the data plane.
+#[derive(Clone, Debug)]
+pub struct RuntimeHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    board: Arc<StatusBoard>,
+}
+
+/// The data plane has stopped (it only stops at shutdown, or if its thread died).
+#[derive(Debug, thiserror::Error)]
+#[error("the data plane is not running (it stopped or its thread failed; see the daemon log)")]
+pub struct RuntimeGone;
+
+impl RuntimeHandle {
+    /// Start the data-plane thread. `host_ops` performs netlink work on the caller's
+    /// runtime; `garp` sends announcements; `recorder` receives every transition.
+    pub fn spawn(
+        host_ops: HostOpsHandle,
+        garp: crate::net::garp::GarpService,
+        recorder: Arc<dyn Recorder>,
+    ) -> std::io::Result<RuntimeHandle> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let board = Arc::new(StatusBoard::default());
+        let deps = dataplane::Deps {
+            host_ops: host_ops.clone(),
+            garp,
+            recorder,
+            board: board.clone(),
+        };
+        host_ops.attach(tx.clone());
+        std::thread::Builder::new()
+            .name("havip-dataplane".into())
+            .spawn(move || dataplane::run(deps, rx))?;
+        Ok(RuntimeHandle {
+            commands: tx,
+            board,
+        })
+    }
+
+    pub fn board(&self) -> &Arc<StatusBoard> {
+        &self.board
+    }
+
+    pub fn start(&self, plan: InstancePlan) -> Result<(), RuntimeGone> {
+        self.send(Command::Start(Box::new(plan)))
+    }
+
+    pub fn update(&self, plan: InstancePlan) -> Result<(), RuntimeGone> {
+        self.send(Command::Update(Box::new(plan)))
+    }
+
+    /// Stop an instance: priority-0 advert if master, addresses and VMAC removed. Resolves
+    /// when that is done.
+    pub async fn stop(&self, id: InstanceId) -> Result<(), RuntimeGone> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Stop { id, done })?;
+        wait.await.map_err(|_| RuntimeGone)
+    }
+
+    /// Feed a link or address change.
+    pub fn link_event(&self, event: LinkEvent) -> Result<(), RuntimeGone> {
+        self.send(Command::Link(event))
+    }
+
+    /// Stop every instance as [`Self::stop`] does, then the data plane.
+    pub async fn shutdown(&self) -> Result<(), RuntimeGone> {
+        let (done, wait) = oneshot::channel();
+        self.send(Command::Shutdown { done })?;
+        wait.await.map_err(|_| RuntimeGone)
+    }
+
+    fn send(&self, c: Command) -> Result<(), RuntimeGone> {
+        self.commands.send(c).map_err(|_| RuntimeGone)
+    }
+}
