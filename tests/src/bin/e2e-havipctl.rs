@@ -1,0 +1,5 @@
+//! havipctl, built for the end-to-end tests.
+
+fn main() -> std::process::ExitCode {
+    havipctl::main()
+}

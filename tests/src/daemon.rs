@@ -1,0 +1,209 @@
+//! A havipd running inside a lab namespace, with its own database and unix socket in a
+//! temporary folder, and gRPC clients for it.
+
+use crate::lab::Host;
+use havip_proto::v1::event_service_client::EventServiceClient;
+use havip_proto::v1::history_service_client::HistoryServiceClient;
+use havip_proto::v1::instance_service_client::InstanceServiceClient;
+use hyper_util::rt::TokioIo;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+/// A havipd process. Dropping it kills the process (SIGKILL) if it still runs.
+#[derive(Debug)]
+pub struct Daemon {
+    pub ns: String,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A binary this package builds for its tests (`e2e-havipd`, `e2e-havipctl`): next to
+/// the test executable's folder (target/debug/deps → target/debug).
+pub fn test_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(Path::parent).unwrap();
+    let bin = debug.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing; build it with cargo build -p havip-e2e",
+        bin.display()
+    );
+    bin
+}
+
+pub fn havipd_bin() -> PathBuf {
+    test_bin("e2e-havipd")
+}
+
+impl Daemon {
+    /// Start havipd in `host`'s namespace with a fresh folder for its files.
+    pub fn start(host: &Host, name: &str) -> Daemon {
+        let dir = std::env::temp_dir().join(format!("{}-{name}", host.ns));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Daemon::launch(&host.ns, dir, &[])
+    }
+
+    /// Start havipd with extra command-line arguments.
+    pub fn start_with(host: &Host, name: &str, extra: &[&str]) -> Daemon {
+        let dir = std::env::temp_dir().join(format!("{}-{name}", host.ns));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Daemon::launch(&host.ns, dir, extra)
+    }
+
+    /// Start havipd in `ns` using the files in `dir` (a restart keeps them).
+    pub fn start_in(ns: &str, dir: PathBuf) -> Daemon {
+        Daemon::launch(ns, dir, &[])
+    }
+
+    fn launch(ns: &str, dir: PathBuf, extra: &[&str]) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("havipd.log"))
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(havipd_bin())
+            .arg("--db")
+            .arg(dir.join("havip.db"))
+            .arg("--listen")
+            .arg(format!("unix://{}", dir.join("havipd.sock").display()))
+            .args(["--log-level", "havipd=debug,info"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            ns: ns.to_owned(),
+            dir,
+            child: Some(child),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("havipd.sock")
+    }
+
+    /// The server URL havipctl takes.
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("havipd.log")).unwrap_or_default()
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("havipd did not start within 30 s; its log:\n{}", self.log());
+    }
+
+    fn pid(&self) -> Option<Pid> {
+        self.child
+            .as_ref()
+            .map(|c| Pid::from_raw(i32::try_from(c.id()).unwrap()))
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(
+                        status.success(),
+                        "havipd exited with {status}; log:\n{}",
+                        self.log()
+                    );
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!(
+                        "havipd did not stop within 20 s of SIGTERM; log:\n{}",
+                        self.log()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A channel to the API.
+    pub async fn channel(&self) -> Channel {
+        connect_unix(&self.socket()).await
+    }
+
+    pub async fn instances(&self) -> InstanceServiceClient<Channel> {
+        InstanceServiceClient::new(self.channel().await)
+    }
+
+    pub async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel().await)
+    }
+
+    pub async fn history(&self) -> HistoryServiceClient<Channel> {
+        HistoryServiceClient::new(self.channel().await)
+    }
+}
+
+/// A tonic channel over a unix socket.
+pub async fn connect_unix(path: &Path) -> Channel {
+    connect_unix_with(path, Endpoint::from_static("http://[::]:50051")).await
+}
+
+/// A channel whose HTTP/2 receive windows are small, so a client that stops reading
+/// stops the server's sending after a few KiB instead of megabytes: what a slow watcher
+/// looks like to the daemon.
+pub async fn connect_unix_small_window(path: &Path) -> Channel {
+    let endpoint = Endpoint::from_static("http://[::]:50051")
+        .initial_stream_window_size(Some(8 * 1024))
+        .initial_connection_window_size(Some(8 * 1024));
+    connect_unix_with(path, endpoint).await
+}
+
+async fn connect_unix_with(path: &Path, endpoint: Endpoint) -> Channel {
+    let path = path.to_owned();
+    endpoint
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+            }
+        }))
+        .await
+        .unwrap()
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
