@@ -13,7 +13,9 @@ fn the_demo_fails_over_and_cleans_up() {
     if !netns_available() {
         return;
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
     let out = Command::new("bash")
         .arg(root.join("deploy/demo.sh"))
         .env("HAVIPD", test_bin("e2e-havipd"))
@@ -27,7 +29,10 @@ fn the_demo_fails_over_and_cleans_up() {
     );
     assert!(out.status.success(), "the demo failed:\n{text}");
     assert!(text.contains("the VIP moved to b"), "{text}");
-    assert!(text.contains("[b watch]") && text.contains("BACKUP → MASTER"), "{text}");
+    assert!(
+        text.contains("[b watch]") && text.contains("BACKUP → MASTER"),
+        "{text}"
+    );
     let moved: u64 = text
         .split("the VIP moved to b ")
         .nth(1)
@@ -39,5 +44,8 @@ fn the_demo_fails_over_and_cleans_up() {
     assert!(moved <= 3609 + 1000, "{moved} ms\n{text}");
     let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&namespaces.stdout);
-    assert!(!left.contains("hvdemo"), "the demo left namespaces behind: {left}");
+    assert!(
+        !left.contains("hvdemo"),
+        "the demo left namespaces behind: {left}"
+    );
 }

@@ -138,6 +138,34 @@ async fn link_loss_and_return(tag: &str, case: Case) {
         client_reaches(&p.client, p.vip),
         "the client reaches the VIP on the new master"
     );
+    let counters = vrrp::status(&p.db, "vip")
+        .await
+        .counters
+        .unwrap_or_default();
+    assert!(
+        counters.adverts_received > 0 && counters.adverts_sent > 0,
+        "{counters:?}"
+    );
+    assert_eq!(counters.became_master, 1, "{counters:?}");
+    assert!(counters.bad_packets.is_empty(), "{counters:?}");
+    for _ in 0..100 {
+        if vrrp::status(&p.db, "vip")
+            .await
+            .counters
+            .unwrap_or_default()
+            .garps_sent
+            > 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let garps = vrrp::status(&p.db, "vip")
+        .await
+        .counters
+        .unwrap_or_default()
+        .garps_sent;
+    assert!(garps > 0, "the new master announced the VIP");
 
     // The old master comes back and, with preemption, takes over again.
     let mut watch_a = Transitions::follow(&p.da, "vip").await;

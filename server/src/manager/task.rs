@@ -74,7 +74,7 @@ impl Manager {
             let validated = match validate_spec(normalize(s.spec)) {
                 Ok(v) => v,
                 Err(e) => {
-                    error!(instance = %name, error = %e, "a stored instance no longer validates; it is not started (fix it with update-instance)");
+                    error!(instance = %name, error = %e, "a stored instance does not validate with this version of havipd; it is not loaded (run the version that created it, or remove it from the database)");
                     continue;
                 }
             };
