@@ -18,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 pub struct Daemon {
     pub ns: String,
     pub dir: PathBuf,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -56,18 +57,34 @@ impl Daemon {
         Daemon::launch(&host.ns, dir, extra)
     }
 
-    /// Start havipd in `ns` using the files in `dir` (a restart keeps them).
-    pub fn start_in(ns: &str, dir: PathBuf) -> Daemon {
-        Daemon::launch(ns, dir, &[])
+    /// Start the daemon again after [`Self::stop`] or [`Self::kill9`], with the same
+    /// database, socket and arguments.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a daemon that still runs");
+        self.child = Some(Daemon::spawn(&self.ns, &self.dir, &self.extra));
+        self.wait_ready();
     }
 
     fn launch(ns: &str, dir: PathBuf, extra: &[&str]) -> Daemon {
+        let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let child = Daemon::spawn(ns, &dir, &extra);
+        let daemon = Daemon {
+            ns: ns.to_owned(),
+            dir,
+            extra,
+            child: Some(child),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn spawn(ns: &str, dir: &Path, extra: &[String]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("havipd.log"))
             .unwrap();
-        let child = Command::new("ip")
+        Command::new("ip")
             .args(["netns", "exec", ns])
             .arg(havipd_bin())
             .arg("--db")
@@ -80,14 +97,7 @@ impl Daemon {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .unwrap();
-        let daemon = Daemon {
-            ns: ns.to_owned(),
-            dir,
-            child: Some(child),
-        };
-        daemon.wait_ready();
-        daemon
+            .unwrap()
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -205,5 +215,9 @@ async fn connect_unix_with(path: &Path, endpoint: Endpoint) -> Channel {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
+        // Keep the database and log of a failed test for a post-mortem.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -141,5 +141,8 @@ impl Drop for Keepalived {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

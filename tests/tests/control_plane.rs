@@ -435,8 +435,7 @@ async fn a_restart_keeps_instances_and_the_event_sequence() {
     );
     daemon.stop();
 
-    let dir = daemon.dir.clone();
-    let daemon = Daemon::start_in(&host.ns, dir);
+    daemon.restart();
     let mut c = daemon.instances().await;
     let back = c
         .get_instance(GetInstanceRequest { name: "web".into() })

@@ -322,16 +322,14 @@ async fn sigkill_and_restart_leaves_no_duplicate_vip() {
     assert!(p.a.has_address(p.vip), "a crash leaves the VIP behind");
     wait_state(&p.db, "vip", State::Master, settle).await;
     wait_vip(&p.b, p.vip, true).await;
-    let dir = p.da.dir.clone();
-    let da = Daemon::start_in(&p.a.ns, dir);
+    p.da.restart();
     assert!(
         !p.a.has_address(p.vip),
         "the restarted daemon removed the left-over VIP before serving"
     );
     // It then preempts as the higher priority, and b gives the VIP up.
-    wait_state(&da, "vip", State::Master, settle).await;
+    wait_state(&p.da, "vip", State::Master, settle).await;
     wait_vip(&p.b, p.vip, false).await;
-    p.da = da;
 }
 
 /// VMAC mode: the VIP lives on a macvlan with the virtual router MAC, and clients learn
