@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "havip/v1/instances.proto",
     "havip/v1/events.proto",
     "havip/v1/history.proto",
+    "havip/v1/maintenance.proto",
+    "havip/v1/syncgroups.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

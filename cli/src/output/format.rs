@@ -167,6 +167,19 @@ fn daemon(d: &DaemonEvent) -> String {
     }
 }
 
+fn tracker_change(t: &havip_proto::v1::TrackerChange) -> String {
+    let health = if t.healthy { "healthy" } else { "failing" };
+    let mut line = format!("tracker {} {health}", t.tracker);
+    if !t.detail.is_empty() {
+        line.push_str(&format!(" ({})", t.detail));
+    }
+    line.push_str(&format!(
+        "; priority {:+} → {}",
+        t.priority_change, t.effective_priority
+    ));
+    line
+}
+
 /// One event as a line: time, seq, instance, kind, what happened. The narrow columns are
 /// padded to typical widths so that a stream of lines mostly lines up; a stream cannot
 /// know its widest cell in advance.
@@ -175,6 +188,7 @@ pub fn event_line(event: &Event, clock: &Clock) -> String {
         Some(Payload::StateChanged(t)) => transition(t),
         Some(Payload::ConfigChanged(c)) => config_change(c),
         Some(Payload::Daemon(d)) => daemon(d),
+        Some(Payload::TrackerChanged(t)) => tracker_change(t),
         None => String::new(),
     };
     let instance = if event.instance.is_empty() {

@@ -49,5 +49,7 @@ fn status(live: &LiveStatus) -> v1::InstanceStatus {
         master_down_interval: Some(convert::duration(s.master_down_interval)),
         skew_time: Some(convert::duration(s.skew_time)),
         error: s.error.unwrap_or_default(),
+        trackers: Vec::new(),
+        sync_group: String::new(),
     }
 }
