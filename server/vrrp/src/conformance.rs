@@ -6,7 +6,9 @@
 //! would fire them.
 
 use crate::config::{ConfigError, InstanceConfig};
-use crate::machine::{Action, Effects, Input, Instance, ReceivedAdvert, TrackerId, Transition};
+use crate::machine::{
+    Action, Effects, Input, Instance, MemberId, ReceivedAdvert, TrackerId, Transition,
+};
 use crate::time::Time;
 use crate::types::AdvertInterval;
 use std::net::IpAddr;
@@ -28,6 +30,8 @@ pub enum ScriptInput {
     TrackerUp(TrackerId),
     TrackerWeight(i32),
     PriorityOverride(Option<u8>),
+    SyncGroupHold(Option<MemberId>),
+    SyncGroupMaster(MemberId),
     AdminDisable,
     AdminEnable,
     ConfigChanged(Box<InstanceConfig>),
@@ -66,6 +70,8 @@ impl ScriptInput {
             ScriptInput::TrackerUp(id) => Input::TrackerUp(*id),
             ScriptInput::TrackerWeight(w) => Input::TrackerWeight(*w),
             ScriptInput::PriorityOverride(p) => Input::PriorityOverride(*p),
+            ScriptInput::SyncGroupHold(m) => Input::SyncGroupHold(*m),
+            ScriptInput::SyncGroupMaster(m) => Input::SyncGroupMaster(*m),
             ScriptInput::AdminDisable => Input::AdminDisable,
             ScriptInput::AdminEnable => Input::AdminEnable,
             ScriptInput::ConfigChanged(c) => Input::ConfigChanged(c),

@@ -20,8 +20,8 @@ pub mod types;
 
 pub use config::{ConfigError, GarpConfig, InstanceConfig};
 pub use machine::{
-    Action, AdvertVerdict, DropReason, Effects, Input, Instance, Reason, ReceivedAdvert, State,
-    Status, Timer, TrackerId, Transition,
+    Action, AdvertVerdict, DropReason, Effects, Input, Instance, MemberId, Reason, ReceivedAdvert,
+    State, Status, Timer, TrackerId, Transition,
 };
 pub use time::Time;
 pub use types::{AdvertInterval, Family, Version, Vrid, priority};

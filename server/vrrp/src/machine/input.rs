@@ -17,6 +17,17 @@ impl fmt::Display for TrackerId {
     }
 }
 
+/// Another instance of this instance's sync group (keepalived's vrrp_sync_group). The
+/// runtime numbers the members and maps the id back to a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MemberId(pub u64);
+
+impl fmt::Display for MemberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "member #{}", self.0)
+    }
+}
+
 /// A decoded advert as the state machine needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceivedAdvert<'a> {
@@ -54,6 +65,15 @@ pub enum Input<'a> {
     TrackerWeight(i32),
     /// An operator overrides the priority (demote/promote), or lifts the override.
     PriorityOverride(Option<u8>),
+    /// Sync group: another member is in FAULT (`Some`, naming it), so this one must not be
+    /// master: a master steps down to BACKUP sending priority 0, and a backup does not take
+    /// over when its Master_Down_Timer fires. `None` lifts the hold once no other member
+    /// is in FAULT. An address owner is not held: it is master by definition (RFC 9568
+    /// §6.4.1) and stepping down would not free its addresses.
+    SyncGroupHold(Option<MemberId>),
+    /// Sync group: another member became MASTER, so this one follows at once if it is a
+    /// backup and not held.
+    SyncGroupMaster(MemberId),
     /// An operator disables the instance.
     AdminDisable,
     /// An operator enables it again.

@@ -2,7 +2,7 @@
 
 use crate::config::{ConfigError, InstanceConfig};
 use crate::machine::effects::{Action, AdvertVerdict, DropReason, Effects, Timer};
-use crate::machine::input::{Input, ReceivedAdvert, TrackerId};
+use crate::machine::input::{Input, MemberId, ReceivedAdvert, TrackerId};
 use crate::machine::transition::{Reason, State, Transition};
 use crate::time::Time;
 use crate::timing;
@@ -57,6 +57,8 @@ pub struct Instance {
     failed_trackers: Vec<TrackerId>,
     tracker_weight: i32,
     priority_override: Option<u8>,
+    /// Set while another member of the sync group is in FAULT (the one named).
+    sync_hold: Option<MemberId>,
     effective_priority: u8,
     master_adver_interval: AdvertInterval,
     master: Option<Peer>,
@@ -85,6 +87,7 @@ impl Instance {
             failed_trackers: Vec::new(),
             tracker_weight: 0,
             priority_override: None,
+            sync_hold: None,
             effective_priority,
             master_adver_interval,
             master: None,
@@ -194,6 +197,8 @@ impl Instance {
                 self.priority_override = value;
                 self.on_priority_inputs_changed(now, fx);
             }
+            Input::SyncGroupHold(member) => self.on_sync_group_hold(member, now, fx),
+            Input::SyncGroupMaster(member) => self.on_sync_group_master(member, now, fx),
             Input::AdminDisable => self.on_admin_disable(now, fx),
             Input::AdminEnable => self.on_admin_enable(now, fx),
             Input::ConfigChanged(config) => self.on_config_changed(config, now, fx),
@@ -465,6 +470,11 @@ impl Instance {
         }
         *slot = None;
         match (timer, self.state) {
+            (Timer::MasterDown, State::Backup) if self.sync_hold.is_some() => {
+                // Held by the sync group: not master now, but keep watching, so the
+                // protocol resumes where it is once the hold is lifted.
+                self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
+            }
             (Timer::MasterDown, State::Backup) => {
                 let reason = match self.takeover {
                     Takeover::Silence => Reason::MasterDownTimerExpired {
@@ -595,6 +605,43 @@ impl Instance {
         // (or a worse one stops thinking about it) without waiting for the next advert.
         if self.state == State::Master {
             self.send_advert_now(now, fx);
+        }
+    }
+
+    /// Whether the sync group can hold this instance: an address owner is master by
+    /// definition, and stepping down would not free its addresses.
+    fn holdable(&self) -> bool {
+        !self.config.is_address_owner()
+    }
+
+    /// keepalived's vrrp_sync_group: while another member is in FAULT this one must not be
+    /// master. A master steps down with a priority-0 advert, so the other router takes over
+    /// after Skew_Time, as it does for the faulted member.
+    fn on_sync_group_hold(&mut self, member: Option<MemberId>, now: Time, fx: &mut Effects) {
+        let was_held = self.sync_hold.is_some();
+        self.sync_hold = member.filter(|_| self.holdable());
+        let Some(member) = self.sync_hold else {
+            return;
+        };
+        if !was_held && self.state == State::Master {
+            self.give_up_mastership(true, false, fx);
+            let reason = Reason::SyncGroup {
+                member,
+                became: State::Fault,
+            };
+            self.become_backup(reason, self.config.advert_interval, now, fx);
+        }
+    }
+
+    /// keepalived's vrrp_sync_group: when one member becomes master the others follow at
+    /// once, so the group's addresses move together.
+    fn on_sync_group_master(&mut self, member: MemberId, now: Time, fx: &mut Effects) {
+        if self.state == State::Backup && self.sync_hold.is_none() {
+            let reason = Reason::SyncGroup {
+                member,
+                became: State::Master,
+            };
+            self.become_master(reason, now, fx);
         }
     }
 

@@ -11,7 +11,7 @@ mod instance;
 mod transition;
 
 pub use effects::{Action, AdvertVerdict, DropReason, Effects, Timer};
-pub use input::{Input, ReceivedAdvert, TrackerId};
+pub use input::{Input, MemberId, ReceivedAdvert, TrackerId};
 pub use instance::{Instance, Status};
 pub use transition::{Reason, State, Transition};
 

@@ -759,6 +759,174 @@ fn disabled_before_startup_stays_disabled() {
     assert_eq!(fx.transitions.last().map(|t| t.to), Some(State::Backup));
 }
 
+// ----- sync groups (keepalived's vrrp_sync_group) ------------------------------------------
+
+const WEB: MemberId = MemberId(7);
+
+/// keepalived vrrp_sync_group: when one member goes to FAULT the others leave MASTER. A
+/// held master steps down to BACKUP with a priority-0 advert (so the other router takes
+/// over after Skew_Time, as it does for the faulted member) and gives up its addresses;
+/// the transition names the member that caused it.
+#[test]
+fn sync_group_fault_of_a_member_makes_a_master_step_down() {
+    let mut h = Harness::make_master(config());
+    let fx = h.feed(20_000, Input::SyncGroupHold(Some(WEB))).clone();
+    assert_eq!(sends(&fx), vec![0]);
+    assert!(has(&fx, Action::RemoveVips));
+    let t = only_transition(&fx);
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (
+            State::Master,
+            State::Backup,
+            Reason::SyncGroup {
+                member: WEB,
+                became: State::Fault
+            }
+        )
+    );
+    assert_eq!(t.reason.label(), "sync_group");
+    assert_eq!(t.reason.to_string(), "sync group member #7 is in FAULT");
+    assert!(
+        h.feed(20_100, Input::SyncGroupHold(Some(MemberId(8))))
+            .transitions
+            .is_empty(),
+        "a second faulted member changes nothing"
+    );
+}
+
+/// keepalived vrrp_sync_group: the members stay out of MASTER until the faulted member
+/// recovers. A held backup whose Master_Down_Timer fires keeps watching instead of taking
+/// over; once the hold is lifted the protocol resumes and the next expiry takes over.
+#[test]
+fn sync_group_held_backup_does_not_take_over_until_released() {
+    let mut h = Harness::started(config());
+    h.feed(0, Input::SyncGroupHold(Some(WEB)));
+    let mdi = h.instance.master_down_interval();
+    let mdi_ms = u64::try_from(mdi.as_millis()).unwrap();
+    assert!(h.run_until(10 * mdi_ms).is_empty(), "held: no takeover");
+    assert_eq!(h.state(), State::Backup);
+    assert!(
+        h.instance.deadline(Timer::MasterDown).is_some(),
+        "still watching for a master"
+    );
+    h.feed(10 * mdi_ms, Input::SyncGroupHold(None));
+    let t = h.run_until(12 * mdi_ms);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].to, State::Master);
+    assert!(matches!(t[0].reason, Reason::MasterDownTimerExpired { .. }));
+}
+
+/// A hold that arrives before start-up applies from the start: the instance starts as a
+/// backup and stays one.
+#[test]
+fn sync_group_hold_before_startup() {
+    let mut h = Harness::new(config());
+    h.feed(0, Input::SyncGroupHold(Some(WEB)));
+    h.feed(0, Input::Startup);
+    assert!(h.run_until(30_000).is_empty());
+    assert_eq!(h.state(), State::Backup);
+}
+
+/// keepalived vrrp_sync_group: when one member becomes MASTER the others follow at once,
+/// without waiting for their own Master_Down_Timer, even against a master they would not
+/// preempt.
+#[test]
+fn sync_group_master_makes_a_backup_master_at_once() {
+    let mut h = Harness::started(config_with(|c| c.preempt = false));
+    h.advert(100, "10.0.0.1", 200);
+    let fx = h.feed(200, Input::SyncGroupMaster(WEB)).clone();
+    let t = only_transition(&fx);
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (
+            State::Backup,
+            State::Master,
+            Reason::SyncGroup {
+                member: WEB,
+                became: State::Master
+            }
+        )
+    );
+    assert_eq!(t.reason.to_string(), "sync group member #7 became MASTER");
+    assert!(has(
+        &fx,
+        Action::AddVips {
+            accept_traffic: true
+        }
+    ));
+    assert_eq!(sends(&fx), vec![100]);
+}
+
+/// SyncGroupMaster moves only an unheld backup: a held one stays (the group is held
+/// because a member is in FAULT), and Fault, Disabled and Master are left alone.
+#[test]
+fn sync_group_master_is_ignored_when_held_or_not_backup() {
+    let mut h = Harness::started(config());
+    h.feed(0, Input::SyncGroupHold(Some(MemberId(8))));
+    assert!(
+        h.feed(10, Input::SyncGroupMaster(WEB))
+            .transitions
+            .is_empty()
+    );
+    h.feed(20, Input::SyncGroupHold(None));
+    h.feed(30, Input::LinkDown);
+    assert!(
+        h.feed(40, Input::SyncGroupMaster(WEB))
+            .transitions
+            .is_empty()
+    );
+    assert_eq!(h.state(), State::Fault);
+    let mut m = Harness::make_master(config());
+    assert!(m.feed(20_000, Input::SyncGroupMaster(WEB)).is_empty());
+    let mut d = Harness::started(config());
+    d.feed(0, Input::AdminDisable);
+    assert!(
+        d.feed(10, Input::SyncGroupMaster(WEB))
+            .transitions
+            .is_empty()
+    );
+}
+
+/// The address owner is master by definition (RFC 9568 §6.4.1) and its addresses are the
+/// interface's own: the sync group does not hold it.
+#[test]
+fn sync_group_does_not_hold_the_address_owner() {
+    let mut owner = Harness::started(config_with(|c| {
+        c.priority = 255;
+        c.primary_address = ip(VIP);
+    }));
+    assert_eq!(owner.state(), State::Master);
+    assert!(owner.feed(10, Input::SyncGroupHold(Some(WEB))).is_empty());
+    assert_eq!(owner.state(), State::Master);
+}
+
+/// Two members of one group on one router, coordinated as the runtime does it: a tracker
+/// failure of one sends the other from MASTER to BACKUP; recovery lifts the hold; the
+/// first to become MASTER again brings the other along.
+#[test]
+fn sync_group_members_move_together() {
+    let mut web = Harness::make_master(config());
+    let mut db = Harness::make_master(config_with(|c| {
+        c.vrid = Vrid::new(52).unwrap();
+        c.virtual_addresses = vec![ip("10.0.0.101")];
+    }));
+    let fx = web.feed(20_000, Input::TrackerDown(TrackerId(1))).clone();
+    assert_eq!(only_transition(&fx).to, State::Fault);
+    // The runtime tells the other members that web is in FAULT.
+    let fx = db.feed(20_000, Input::SyncGroupHold(Some(WEB))).clone();
+    assert_eq!(only_transition(&fx).to, State::Backup);
+    // web recovers; the hold is lifted.
+    let fx = web.feed(30_000, Input::TrackerUp(TrackerId(1))).clone();
+    assert_eq!(fx.transitions.last().map(|t| t.to), Some(State::Backup));
+    db.feed(30_000, Input::SyncGroupHold(None));
+    // web becomes master first (its timer); db follows at once.
+    let t = web.run_until(40_000);
+    assert_eq!(t.last().map(|t| t.to), Some(State::Master));
+    let fx = db.feed(40_000, Input::SyncGroupMaster(WEB)).clone();
+    assert_eq!(only_transition(&fx).to, State::Master);
+}
+
 /// Timer firings that are early or stale (the runtime raced a cancel) change nothing.
 #[test]
 fn stale_and_early_timer_firings_are_ignored() {
@@ -1149,6 +1317,8 @@ enum Op {
     TrackerUp(u8),
     Weight(i16),
     Override(Option<u8>),
+    SyncHold(Option<u8>),
+    SyncMaster(u8),
     Disable,
     Enable,
     Shutdown,
@@ -1173,6 +1343,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..3).prop_map(Op::TrackerUp),
         1 => (-300i16..300).prop_map(Op::Weight),
         1 => proptest::option::of(1u8..=255).prop_map(Op::Override),
+        1 => proptest::option::of(0u8..3).prop_map(Op::SyncHold),
+        1 => (0u8..3).prop_map(Op::SyncMaster),
         1 => Just(Op::Disable),
         1 => Just(Op::Enable),
         1 => Just(Op::Shutdown),
@@ -1218,6 +1390,8 @@ proptest! {
                 Op::TrackerUp(t) => instance.handle(Input::TrackerUp(TrackerId(t.into())), now, &mut fx),
                 Op::Weight(w) => instance.handle(Input::TrackerWeight(w.into()), now, &mut fx),
                 Op::Override(p) => instance.handle(Input::PriorityOverride(p), now, &mut fx),
+                Op::SyncHold(m) => instance.handle(Input::SyncGroupHold(m.map(|m| MemberId(m.into()))), now, &mut fx),
+                Op::SyncMaster(m) => instance.handle(Input::SyncGroupMaster(MemberId(m.into())), now, &mut fx),
                 Op::Disable => instance.handle(Input::AdminDisable, now, &mut fx),
                 Op::Enable => instance.handle(Input::AdminEnable, now, &mut fx),
                 Op::Shutdown => instance.handle(Input::Shutdown, now, &mut fx),

@@ -1,6 +1,6 @@
 //! States, and the record of every change between them with a reason a person can read.
 
-use crate::machine::input::TrackerId;
+use crate::machine::input::{MemberId, TrackerId};
 use crate::time::Time;
 use core::fmt;
 use std::net::IpAddr;
@@ -65,6 +65,9 @@ pub enum Reason {
     TrackerFailed { tracker: TrackerId },
     /// Every failed tracker recovered.
     TrackersRecovered,
+    /// Another member of the instance's sync group changed state: it `became` MASTER (so
+    /// this one followed), or FAULT (so this one stepped down to BACKUP).
+    SyncGroup { member: MemberId, became: State },
     /// An operator disabled the instance.
     AdminDisabled,
     /// An operator enabled it.
@@ -90,10 +93,22 @@ impl Reason {
             Reason::InterfaceUp => "interface_up",
             Reason::TrackerFailed { .. } => "tracker_failed",
             Reason::TrackersRecovered => "trackers_recovered",
+            Reason::SyncGroup { .. } => "sync_group",
             Reason::AdminDisabled => "admin_disabled",
             Reason::AdminEnabled => "admin_enabled",
             Reason::Shutdown => "shutdown",
             Reason::ConfigChange => "config_change",
+        }
+    }
+
+    /// How a sync group reason words the member's state: "became MASTER", "is in FAULT".
+    pub const fn sync_group_verb(became: State) -> &'static str {
+        match became {
+            State::Master => "became MASTER",
+            State::Fault => "is in FAULT",
+            State::Backup => "became BACKUP",
+            State::Initialize => "is initializing",
+            State::Disabled => "is disabled",
         }
     }
 
@@ -144,6 +159,13 @@ impl fmt::Display for Reason {
             Reason::InterfaceUp => f.write_str("interface up"),
             Reason::TrackerFailed { tracker } => write!(f, "{tracker} failed"),
             Reason::TrackersRecovered => f.write_str("trackers recovered"),
+            Reason::SyncGroup { member, became } => {
+                write!(
+                    f,
+                    "sync group {member} {}",
+                    Reason::sync_group_verb(*became)
+                )
+            }
             Reason::AdminDisabled => f.write_str("disabled by an operator"),
             Reason::AdminEnabled => f.write_str("enabled by an operator"),
             Reason::Shutdown => f.write_str("shutdown"),
