@@ -1,5 +1,5 @@
-//! One write transaction of the writer: gives each queued transition, daemon event and
-//! config change its seq, writes their rows and events, and moves `last_seq` and
+//! One write transaction of the writer: gives each queued transition, tracker change,
+//! daemon event and config change (of an instance or a sync group) its seq, writes their rows and events, and moves `last_seq` and
 //! `last_revision` in `meta`, all or nothing. A config change that breaks a uniqueness rule
 //! is undone alone (a savepoint) and answered with its error; it takes no seq.
 
@@ -27,6 +27,11 @@ pub(crate) enum Record {
     Daemon {
         kind: v1::EventKind,
         event: v1::DaemonEvent,
+        time: SystemTime,
+    },
+    Tracker {
+        instance: String,
+        change: v1::TrackerChange,
         time: SystemTime,
     },
 }
@@ -69,6 +74,40 @@ pub(crate) struct PreparedCommit {
     pub(crate) time: SystemTime,
 }
 
+/// A sync group change, validated and encoded by `Store::commit_sync_group`.
+#[derive(Debug)]
+pub(crate) struct PreparedGroupCommit {
+    pub(crate) op: Op,
+    pub(crate) group: String,
+    pub(crate) revision: u64,
+    pub(crate) actor: String,
+    pub(crate) comment: String,
+    pub(crate) changed_fields: Vec<String>,
+    pub(crate) changed_fields_json: String,
+    /// The members after the change (none for a delete).
+    pub(crate) members: Vec<String>,
+    /// The group before and after, for the audit trail.
+    pub(crate) old_json: Option<String>,
+    pub(crate) new_json: Option<String>,
+    pub(crate) time: SystemTime,
+}
+
+/// Any config change.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    Instance(PreparedCommit),
+    Group(PreparedGroupCommit),
+}
+
+impl Prepared {
+    fn revision(&self) -> u64 {
+        match self {
+            Self::Instance(c) => c.revision,
+            Self::Group(g) => g.revision,
+        }
+    }
+}
+
 /// One entry of a batch, in queue order.
 #[derive(Debug)]
 pub(crate) enum Item<'a> {
@@ -78,7 +117,7 @@ pub(crate) enum Item<'a> {
         count: u64,
         since: SystemTime,
     },
-    Commit(&'a PreparedCommit),
+    Commit(&'a Prepared),
 }
 
 #[derive(Debug)]
@@ -146,6 +185,22 @@ pub(crate) async fn write(
                 insert_event(&mut tx, &event, *time).await.map_err(db)?;
                 events.push(event);
             }
+            Item::Record(Record::Tracker {
+                instance,
+                change,
+                time,
+            }) => {
+                seq += 1;
+                let event = v1::Event {
+                    seq,
+                    time: Some(to_timestamp(*time)),
+                    kind: v1::EventKind::TrackerChanged as i32,
+                    instance: instance.clone(),
+                    payload: Some(v1::event::Payload::TrackerChanged(change.clone())),
+                };
+                insert_event(&mut tx, &event, *time).await.map_err(db)?;
+                events.push(event);
+            }
             Item::Lost { count: 0, .. } => {}
             Item::Lost { count, since } => {
                 seq += 1;
@@ -168,14 +223,18 @@ pub(crate) async fn write(
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
-                match apply_commit(&mut tx, c, seq + 1).await {
+                let applied = match c {
+                    Prepared::Instance(c) => apply_commit(&mut tx, c, seq + 1).await,
+                    Prepared::Group(g) => apply_group_commit(&mut tx, g, seq + 1).await,
+                };
+                match applied {
                     Ok(event) => {
                         sqlx::query("RELEASE config_change")
                             .execute(&mut *tx)
                             .await
                             .map_err(db)?;
                         seq += 1;
-                        max_revision = max_revision.max(Some(c.revision));
+                        max_revision = max_revision.max(Some(c.revision()));
                         events.push(event);
                         commits.push(Ok(seq));
                     }
@@ -233,7 +292,23 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn into_error(self, c: &PreparedCommit) -> StoreError {
+    fn into_error(self, c: &Prepared) -> StoreError {
+        let c = match c {
+            Prepared::Instance(c) => c,
+            Prepared::Group(g) => {
+                return match self {
+                    Self::Missing => StoreError::SyncGroupNotFound {
+                        group: g.group.clone(),
+                    },
+                    Self::NameTaken | Self::IdentityTaken => StoreError::Conflict {
+                        detail: format!(
+                            "sync group {:?}: its name or one of its members is already taken",
+                            g.group
+                        ),
+                    },
+                };
+            }
+        };
         match self {
             Self::NameTaken => StoreError::Conflict {
                 detail: format!("an instance named {:?} already exists", c.instance),
@@ -347,9 +422,101 @@ async fn apply_commit(
             actor: c.actor.clone(),
             changed_fields: c.changed_fields.clone(),
             comment: c.comment.clone(),
+            sync_group: String::new(),
         })),
     };
     insert_event(conn, &event, c.time).await?;
+    Ok(event)
+}
+
+async fn apply_group_commit(
+    conn: &mut SqliteConnection,
+    g: &PreparedGroupCommit,
+    seq: u64,
+) -> Result<v1::Event, CommitError> {
+    let at = to_micros(g.time);
+    match g.op {
+        Op::Create => {
+            sqlx::query(
+                "INSERT INTO sync_groups (name, revision, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(&g.group)
+            .bind(to_i64(g.revision))
+            .bind(at)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Op::Update => {
+            let done =
+                sqlx::query("UPDATE sync_groups SET revision = ?, updated_at = ? WHERE name = ?")
+                    .bind(to_i64(g.revision))
+                    .bind(at)
+                    .bind(&g.group)
+                    .execute(&mut *conn)
+                    .await?;
+            if done.rows_affected() == 0 {
+                return Err(Refused(Refusal::Missing));
+            }
+        }
+        Op::Delete => {
+            let done = sqlx::query("DELETE FROM sync_groups WHERE name = ?")
+                .bind(&g.group)
+                .execute(&mut *conn)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(Refused(Refusal::Missing));
+            }
+        }
+    }
+    // The member list is replaced as a whole (ON DELETE CASCADE already took a deleted
+    // group's).
+    sqlx::query("DELETE FROM sync_group_members WHERE sync_group = ?")
+        .bind(&g.group)
+        .execute(&mut *conn)
+        .await?;
+    for (position, member) in g.members.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO sync_group_members (instance, sync_group, position) VALUES (?, ?, ?)",
+        )
+        .bind(member)
+        .bind(&g.group)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO config_changes (instance, revision, kind, actor, at, old_spec_json, \
+         new_spec_json, changed_fields, comment, seq, sync_group, old_group_json, \
+         new_group_json) VALUES ('', ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(to_i64(g.revision))
+    .bind(g.op.change_kind() as i32)
+    .bind(&g.actor)
+    .bind(at)
+    .bind(&g.changed_fields_json)
+    .bind(&g.comment)
+    .bind(to_i64(seq))
+    .bind(&g.group)
+    .bind(g.old_json.as_deref())
+    .bind(g.new_json.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    let event = v1::Event {
+        seq,
+        time: Some(to_timestamp(g.time)),
+        kind: v1::EventKind::SyncGroupChanged as i32,
+        instance: String::new(),
+        payload: Some(v1::event::Payload::ConfigChanged(v1::ConfigChangeSummary {
+            revision: g.revision,
+            actor: g.actor.clone(),
+            changed_fields: g.changed_fields.clone(),
+            comment: g.comment.clone(),
+            sync_group: g.group.clone(),
+        })),
+    };
+    insert_event(conn, &event, g.time).await?;
     Ok(event)
 }
 

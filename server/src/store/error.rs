@@ -39,6 +39,9 @@ pub enum StoreError {
     /// An update or delete named an instance that has no row.
     #[error("instance {instance:?} is not in the database")]
     NotFound { instance: String },
+    /// An update or delete named a sync group that has no row.
+    #[error("sync group {group:?} is not in the database")]
+    SyncGroupNotFound { group: String },
     /// A config change that cannot be recorded as given (a bug in the caller).
     #[error("config change of instance {instance:?} cannot be recorded: {detail}")]
     InvalidCommit { instance: String, detail: String },

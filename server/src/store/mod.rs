@@ -60,11 +60,11 @@ pub use error::{StoreError, Unavailable};
 pub(crate) use reader::{EventsFilter, Reader};
 pub use types::{
     ConfigCommit, HistoryQuery, InstanceIdentity, Page, PruneReport, StoreOptions, StoreStats,
-    StoredInstance,
+    StoredInstance, StoredSyncGroup, SyncGroupCommit,
 };
 
 use crate::events::EventBus;
-use batch::{Op, PreparedCommit, Record};
+use batch::{Op, Prepared, PreparedCommit, PreparedGroupCommit, Record};
 use codec::{redacted, spec_to_json, strings_to_json};
 use havip_proto::v1;
 use stats::Counters;
@@ -157,6 +157,11 @@ impl Store {
         self.inner.reader.load_instances().await
     }
 
+    /// Every stored sync group, by name, with its members in order.
+    pub async fn load_sync_groups(&self) -> Result<Vec<StoredSyncGroup>, StoreError> {
+        self.inner.reader.load_sync_groups().await
+    }
+
     /// The highest revision committed, as loaded at open. The manager owns the counter from
     /// then on (+1 per change).
     pub fn last_revision(&self) -> u64 {
@@ -169,7 +174,19 @@ impl Store {
     /// Returns the event's seq. Fails at once, changing nothing, when the database cannot
     /// be written.
     pub async fn commit_config(&self, change: ConfigCommit) -> Result<u64, StoreError> {
-        let prepared = prepare(change)?;
+        let prepared = Prepared::Instance(prepare(change)?);
+        self.commit(prepared).await
+    }
+
+    /// Commits a sync group change durably, as [`Self::commit_config`] does: the group's
+    /// rows, a config_changes row (instance '', sync_group set) and a SYNC_GROUP_CHANGED
+    /// event, in one transaction. Returns the event's seq.
+    pub async fn commit_sync_group(&self, change: SyncGroupCommit) -> Result<u64, StoreError> {
+        let prepared = Prepared::Group(prepare_group(change)?);
+        self.commit(prepared).await
+    }
+
+    async fn commit(&self, prepared: Prepared) -> Result<u64, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
             .writer
@@ -189,6 +206,15 @@ impl Store {
         self.enqueue(Record::Transition {
             transition,
             recorded,
+        });
+    }
+
+    /// Queues a tracker change of `instance` (a TRACKER_CHANGED event); never blocks.
+    pub fn record_tracker_change(&self, instance: &str, change: v1::TrackerChange) {
+        self.enqueue(Record::Tracker {
+            instance: instance.to_owned(),
+            change,
+            time: SystemTime::now(),
         });
     }
 
@@ -312,6 +338,54 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         self.inner.counters.snapshot()
     }
+}
+
+/// Checks and encodes a sync group change in the caller's task.
+fn prepare_group(change: SyncGroupCommit) -> Result<PreparedGroupCommit, StoreError> {
+    let invalid = |detail: &str| StoreError::InvalidCommit {
+        instance: format!("sync group {}", change.group),
+        detail: detail.to_owned(),
+    };
+    if change.group.is_empty() {
+        return Err(invalid("the group name is empty"));
+    }
+    let op = match change.kind {
+        v1::ChangeKind::Create => Op::Create,
+        v1::ChangeKind::Update => Op::Update,
+        v1::ChangeKind::Delete => Op::Delete,
+        v1::ChangeKind::Unspecified => return Err(invalid("its kind is unspecified")),
+    };
+    let members = match (op, &change.new_members) {
+        (Op::Delete, _) => Vec::new(),
+        (_, Some(m)) if !m.is_empty() => m.clone(),
+        _ => return Err(invalid("a create or update needs at least one member")),
+    };
+    let json = |members: &Option<Vec<String>>| -> Result<Option<String>, StoreError> {
+        members
+            .as_ref()
+            .map(|m| {
+                serde_json::to_string(&v1::SyncGroup {
+                    name: change.group.clone(),
+                    instances: m.clone(),
+                    revision: 0,
+                })
+                .map_err(|e| invalid(&format!("it cannot be encoded as JSON: {e}")))
+            })
+            .transpose()
+    };
+    Ok(PreparedGroupCommit {
+        op,
+        old_json: json(&change.old_members)?,
+        new_json: json(&change.new_members)?,
+        changed_fields_json: strings_to_json(&change.changed_fields),
+        changed_fields: change.changed_fields,
+        members,
+        revision: change.revision,
+        actor: change.actor,
+        comment: change.comment,
+        time: change.time,
+        group: change.group,
+    })
 }
 
 /// Checks and encodes a config change in the caller's task, so the writer only writes.

@@ -6,7 +6,7 @@ use super::codec::{decode, spec_from_json, strings_from_json, to_i64, to_u64};
 use super::error::StoreError;
 use super::time::{from_micros, to_micros, to_timestamp};
 use super::token::{self, List};
-use super::types::{HistoryQuery, Page, StoredInstance};
+use super::types::{HistoryQuery, Page, StoredInstance, StoredSyncGroup};
 use havip_proto::v1;
 use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -64,6 +64,39 @@ impl Reader {
         .await
         .map_err(|e| self.err(&e))?;
         rows.iter().map(|row| self.instance_from_row(row)).collect()
+    }
+
+    pub(crate) async fn load_sync_groups(&self) -> Result<Vec<StoredSyncGroup>, StoreError> {
+        let groups = sqlx::query("SELECT name, revision FROM sync_groups ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(&e))?;
+        let members = sqlx::query(
+            "SELECT instance, sync_group FROM sync_group_members ORDER BY sync_group, position",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(&e))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for row in &groups {
+            let name: String = self.get(row, "name")?;
+            let mut list = Vec::new();
+            for m in &members {
+                if self.get::<String>(m, "sync_group")? == name {
+                    list.push(self.get::<String>(m, "instance")?);
+                }
+            }
+            out.push(StoredSyncGroup {
+                revision: to_u64(
+                    &self.path,
+                    "a sync group revision",
+                    self.get(row, "revision")?,
+                )?,
+                name,
+                members: list,
+            });
+        }
+        Ok(out)
     }
 
     fn instance_from_row(&self, row: &SqliteRow) -> Result<StoredInstance, StoreError> {
@@ -130,7 +163,8 @@ impl Reader {
         let size = page_size(q.page_size);
         let rows = sqlx::query(
             "SELECT id, instance, revision, kind, actor, at, old_spec_json, new_spec_json, \
-             changed_fields, comment FROM config_changes \
+             changed_fields, comment, sync_group, old_group_json, new_group_json \
+             FROM config_changes \
              WHERE (?1 IS NULL OR instance = ?1) \
              AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) \
              AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5",
@@ -158,6 +192,16 @@ impl Reader {
                 .map(|json| spec_from_json(&self.path, "a spec in the config history", &json))
                 .transpose()
         };
+        let group = |column: &str| -> Result<Option<v1::SyncGroup>, StoreError> {
+            self.get::<Option<String>>(row, column)?
+                .map(|json| {
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                        path: Arc::clone(&self.path),
+                        detail: format!("a sync group in the config history is not valid: {e}"),
+                    })
+                })
+                .transpose()
+        };
         let fields: String = self.get(row, "changed_fields")?;
         Ok(v1::ConfigChange {
             instance: self.get(row, "instance")?,
@@ -173,6 +217,11 @@ impl Reader {
             new_spec: spec("new_spec_json")?,
             changed_fields: strings_from_json(&self.path, "changed_fields", &fields)?,
             comment: self.get(row, "comment")?,
+            sync_group: self
+                .get::<Option<String>>(row, "sync_group")?
+                .unwrap_or_default(),
+            old_group: group("old_group_json")?,
+            new_group: group("new_group_json")?,
         })
     }
 

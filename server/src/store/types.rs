@@ -68,6 +68,33 @@ pub struct ConfigCommit {
     pub time: SystemTime,
 }
 
+/// One sync group change to commit. The manager has validated it and assigned `revision`.
+#[derive(Debug, Clone)]
+pub struct SyncGroupCommit {
+    pub kind: v1::ChangeKind,
+    pub group: String,
+    /// The group's revision after the change (before it, for a delete).
+    pub revision: u64,
+    pub actor: String,
+    pub comment: String,
+    /// `["instances"]` for an update that changed them.
+    pub changed_fields: Vec<String>,
+    /// The members before the change (none for a create).
+    pub old_members: Option<Vec<String>>,
+    /// The members after the change (none for a delete).
+    pub new_members: Option<Vec<String>>,
+    pub time: SystemTime,
+}
+
+/// A sync group as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSyncGroup {
+    pub name: String,
+    /// In the order they were given.
+    pub members: Vec<String>,
+    pub revision: u64,
+}
+
 /// An instance as stored: what the manager starts from at boot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredInstance {

@@ -4,7 +4,7 @@
 //! transitions and events queued and retries with backoff, refusing config changes
 //! meanwhile. Between batches it prunes, a chunk at a time.
 
-use super::batch::{self, Item, PreparedCommit, Record};
+use super::batch::{self, Item, Prepared, Record};
 use super::error::StoreError;
 use super::prune::prune_chunk;
 use super::stats::Counters;
@@ -32,7 +32,7 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// What the store's handles (and the pruner) ask of the writer.
 #[derive(Debug)]
 pub(crate) enum Request {
-    Commit(Box<PreparedCommit>, Reply<u64>),
+    Commit(Box<Prepared>, Reply<u64>),
     /// Counted in `Counters::queued` until committed.
     Record(Record),
     /// Sent once when events start being lost; written as an EVENTS_LOST event at this
@@ -65,7 +65,7 @@ impl Request {
 enum Queued {
     Record(Record),
     Lost { since: SystemTime },
-    Commit(Box<PreparedCommit>, Reply<u64>),
+    Commit(Box<Prepared>, Reply<u64>),
     Flush(Reply<()>),
 }
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod faults;
+mod groups;
 mod history;
 mod open;
 mod prune;

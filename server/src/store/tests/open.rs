@@ -30,7 +30,7 @@ async fn open_creates_the_folder_in_wal_mode_with_the_schema() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, vec![(1, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true)]);
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' \
          AND name <> 'sqlite_sequence' ORDER BY name",
@@ -45,6 +45,8 @@ async fn open_creates_the_folder_in_wal_mode_with_the_schema() {
             "events",
             "instances",
             "meta",
+            "sync_group_members",
+            "sync_groups",
             "transitions"
         ]
     );
@@ -53,6 +55,7 @@ async fn open_creates_the_folder_in_wal_mode_with_the_schema() {
     assert_eq!(bus.last_published_seq(), 0);
     assert_eq!(store.oldest_kept_seq().await.unwrap(), 1);
     assert!(store.load_instances().await.unwrap().is_empty());
+    assert!(store.load_sync_groups().await.unwrap().is_empty());
     store.close().await.unwrap();
 }
 
