@@ -13,6 +13,7 @@ pub mod net;
 pub mod runtime;
 pub mod spec;
 pub mod store;
+pub mod trackers;
 
 use clap::Parser;
 use std::process::ExitCode;

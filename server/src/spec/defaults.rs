@@ -36,6 +36,7 @@ pub fn normalize(mut spec: InstanceSpec) -> InstanceSpec {
     if spec.v3_ipv4_checksum == ChecksumMode::Unspecified as i32 {
         spec.v3_ipv4_checksum = ChecksumMode::PseudoHeader as i32;
     }
+    super::trackers::normalize_trackers(&mut spec.trackers);
     spec.interface = spec.interface.trim().to_owned();
     spec.unicast_source = spec.unicast_source.trim().to_owned();
     spec

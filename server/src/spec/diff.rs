@@ -50,5 +50,10 @@ pub fn changed_fields(old: &InstanceSpec, new: &InstanceSpec) -> Vec<String> {
     check("description", old.description != new.description);
     check("labels", old.labels != new.labels);
     check("disabled", old.disabled != new.disabled);
+    check("trackers", old.trackers != new.trackers);
+    check(
+        "priority_override",
+        old.priority_override != new.priority_override,
+    );
     out
 }

@@ -30,6 +30,8 @@ pub const MASKABLE_FIELDS: &[&str] = &[
     "description",
     "labels",
     "disabled",
+    "trackers",
+    "priority_override",
 ];
 
 /// `fooBar.bazQux` → `foo_bar.baz_qux`, without a leading `spec.`.
@@ -119,6 +121,8 @@ fn copy_field(to: &mut InstanceSpec, from: &InstanceSpec, path: &str) {
         "description" => to.description.clone_from(&from.description),
         "labels" => to.labels.clone_from(&from.labels),
         "disabled" => to.disabled = from.disabled,
+        "trackers" => to.trackers.clone_from(&from.trackers),
+        "priority_override" => to.priority_override.clone_from(&from.priority_override),
         _ => {}
     }
 }

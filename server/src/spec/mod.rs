@@ -1,19 +1,29 @@
 //! Instance specs as the API carries them (`havip.v1.InstanceSpec`): defaults, validation
 //! into what the runtime needs, field masks, and the list of fields a change touched.
 //!
+//! Trackers and the priority override are checked in `trackers.rs`; what needs the host
+//! (script security, users) in `host.rs`, which the manager runs for new specs only, so a
+//! stored instance whose script became insecure still loads (and its tracker fails).
+//!
 //! Every rule lives here or in the engine's [`havip_vrrp::InstanceConfig::validate`], so
 //! `CreateInstance`, `UpdateInstance` and `apply` refuse the same things with the same words.
 
 mod defaults;
 mod diff;
+mod host;
 mod mask;
+mod trackers;
 mod validate;
 
 pub use defaults::{normalize, redact};
 pub use diff::changed_fields;
+pub use host::check_trackers_on_host;
 pub use mask::{MASKABLE_FIELDS, apply_mask};
+pub use trackers::{
+    Check, DEFAULT_SCRIPT_INTERVAL, MAX_WEIGHT, OverrideSpec, ScriptCheck, TrackerSpec,
+};
 pub use validate::{
-    InterfaceFacts, Validated, Vip, check_against_interface, validate_name, validate_spec,
+    InterfaceFacts, Validated, Vip, check_against_interface, is_name, validate_name, validate_spec,
 };
 
 use std::fmt;

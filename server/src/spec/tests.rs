@@ -391,3 +391,377 @@ fn empty_mask_replaces_everything() {
     let next = apply_mask(&current, replacement.clone(), &[]).unwrap();
     assert_eq!(next, replacement);
 }
+
+// ----- trackers and the priority override --------------------------------------------------
+
+mod trackers {
+    use super::*;
+    use havip_proto::v1::{
+        FileCheck, HealthReportCheck, InterfaceCheck, PriorityOverride, ScriptCheck, Tracker,
+        tracker::Check as C,
+    };
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(path: &str) -> ScriptCheck {
+        ScriptCheck {
+            path: path.into(),
+            ..Default::default()
+        }
+    }
+
+    fn tracker(name: &str, weight: i32, check: C) -> Tracker {
+        Tracker {
+            name: name.into(),
+            weight,
+            check: Some(check),
+        }
+    }
+
+    fn iface(name: &str) -> C {
+        C::Interface(InterfaceCheck {
+            interface: name.into(),
+        })
+    }
+
+    /// A spec with these trackers, normalized as the manager does.
+    fn with_trackers(trackers: Vec<Tracker>) -> InstanceSpec {
+        normalize(with(|s| s.trackers = trackers))
+    }
+
+    fn with_script(f: impl FnOnce(&mut ScriptCheck)) -> InstanceSpec {
+        let mut s = script("/usr/local/bin/check");
+        f(&mut s);
+        with_trackers(vec![tracker("s", 0, C::Script(s))])
+    }
+
+    #[test]
+    fn every_kind_validates_into_runtime_terms() {
+        let v = validate_spec(with_trackers(vec![
+            tracker("eth1", -20, iface("eth1")),
+            tracker(
+                "haproxy",
+                0,
+                C::Script(script("/usr/local/bin/check_haproxy")),
+            ),
+            tracker(
+                "prio",
+                5,
+                C::File(FileCheck {
+                    path: "/run/havip/prio".into(),
+                }),
+            ),
+            tracker(
+                "app",
+                30,
+                C::Report(HealthReportCheck {
+                    check: "replication".into(),
+                }),
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(v.trackers.len(), 4);
+        assert_eq!(&*v.trackers[0].name, "eth1");
+        assert_eq!(v.trackers[0].weight, -20);
+        let Check::Script(s) = &v.trackers[1].check else {
+            panic!("{:?}", v.trackers[1]);
+        };
+        // Defaults: every second, a run may take the whole interval, rise and fall 1.
+        assert_eq!(s.interval, std::time::Duration::from_secs(1));
+        assert_eq!(s.timeout, s.interval);
+        assert_eq!((s.rise, s.fall, s.user.as_deref()), (1, 1, None));
+    }
+
+    #[test]
+    fn normalize_fills_the_script_defaults_into_the_stored_spec() {
+        let spec = with_script(|s| s.interval = Some(dur(250)));
+        let Some(C::Script(s)) = spec.trackers[0].check.clone() else {
+            panic!()
+        };
+        assert_eq!(s.interval, Some(dur(250)));
+        assert_eq!(
+            s.timeout,
+            Some(dur(250)),
+            "the timeout defaults to the interval"
+        );
+        assert_eq!((s.rise, s.fall), (Some(1), Some(1)));
+        assert_eq!(normalize(spec.clone()), spec);
+    }
+
+    #[test]
+    fn names_have_a_syntax_and_are_unique() {
+        assert_eq!(
+            blamed(with_trackers(vec![tracker("", 0, iface("eth1"))])),
+            ["spec.trackers[0].name"]
+        );
+        assert_eq!(
+            blamed(with_trackers(vec![tracker("has space", 0, iface("eth1"))])),
+            ["spec.trackers[0].name"]
+        );
+        assert_eq!(
+            blamed(with_trackers(vec![
+                tracker("a", 0, iface("eth1")),
+                tracker("a", 0, iface("eth2")),
+            ])),
+            ["spec.trackers[1].name"]
+        );
+    }
+
+    #[test]
+    fn weights_are_minus_254_to_254() {
+        for ok in [-254, -1, 0, 1, 254] {
+            assert!(
+                blamed(with_trackers(vec![tracker("a", ok, iface("eth1"))])).is_empty(),
+                "{ok}"
+            );
+        }
+        for bad in [-255, 255, i32::MAX] {
+            assert_eq!(
+                blamed(with_trackers(vec![tracker("a", bad, iface("eth1"))])),
+                ["spec.trackers[0].weight"],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tracker_needs_a_check() {
+        let t = Tracker {
+            name: "a".into(),
+            weight: 0,
+            check: None,
+        };
+        assert_eq!(blamed(with_trackers(vec![t])), ["spec.trackers[0]"]);
+    }
+
+    #[test]
+    fn interface_names_have_a_syntax() {
+        assert_eq!(
+            blamed(with_trackers(vec![tracker("a", 0, iface("eth/1"))])),
+            ["spec.trackers[0].interface.interface"]
+        );
+        assert_eq!(
+            blamed(with_trackers(vec![tracker("a", 0, iface(""))])),
+            ["spec.trackers[0].interface.interface"]
+        );
+    }
+
+    #[test]
+    fn script_paths_are_absolute() {
+        assert_eq!(
+            blamed(with_script(|s| s.path = "check.sh".into())),
+            ["spec.trackers[0].script.path"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| s.path = String::new())),
+            ["spec.trackers[0].script.path"]
+        );
+    }
+
+    #[test]
+    fn script_interval_is_10ms_to_1h_and_the_timeout_at_most_the_interval() {
+        assert!(blamed(with_script(|s| s.interval = Some(dur(10)))).is_empty());
+        assert!(blamed(with_script(|s| s.interval = Some(dur(3_600_000)))).is_empty());
+        assert_eq!(
+            blamed(with_script(|s| s.interval = Some(dur(5)))),
+            ["spec.trackers[0].script.interval"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| s.interval = Some(dur(3_600_001)))),
+            ["spec.trackers[0].script.interval"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| {
+                s.interval = Some(dur(1000));
+                s.timeout = Some(dur(1500));
+            })),
+            ["spec.trackers[0].script.timeout"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| s.timeout = Some(dur(0)))),
+            ["spec.trackers[0].script.timeout"]
+        );
+        assert!(
+            blamed(with_script(|s| {
+                s.interval = Some(dur(2000));
+                s.timeout = Some(dur(500));
+            }))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn rise_and_fall_are_1_to_100() {
+        assert_eq!(
+            blamed(with_script(|s| s.rise = Some(0))),
+            ["spec.trackers[0].script.rise"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| s.fall = Some(101))),
+            ["spec.trackers[0].script.fall"]
+        );
+        assert!(
+            blamed(with_script(|s| {
+                s.rise = Some(100);
+                s.fall = Some(3);
+            }))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn script_user_and_arguments_have_a_syntax() {
+        assert_eq!(
+            blamed(with_script(|s| s.user = "bad user".into())),
+            ["spec.trackers[0].script.user"]
+        );
+        assert_eq!(
+            blamed(with_script(|s| s.args = vec!["ok".into(), "nul\0".into()])),
+            ["spec.trackers[0].script.args[1]"]
+        );
+    }
+
+    #[test]
+    fn file_paths_are_absolute_and_report_checks_have_a_syntax() {
+        let file =
+            |p: &str| with_trackers(vec![tracker("f", 1, C::File(FileCheck { path: p.into() }))]);
+        assert_eq!(blamed(file("prio")), ["spec.trackers[0].file.path"]);
+        assert!(blamed(file("/run/prio")).is_empty());
+        let report = |c: &str| {
+            with_trackers(vec![tracker(
+                "r",
+                0,
+                C::Report(HealthReportCheck { check: c.into() }),
+            )])
+        };
+        assert_eq!(blamed(report("")), ["spec.trackers[0].report.check"]);
+        assert_eq!(blamed(report("a b")), ["spec.trackers[0].report.check"]);
+        assert!(blamed(report("db-lag")).is_empty());
+    }
+
+    #[test]
+    fn at_most_64_trackers() {
+        let many = (0..65)
+            .map(|i| tracker(&format!("t{i}"), 0, iface("eth1")))
+            .collect();
+        assert_eq!(blamed(with_trackers(many)), ["spec.trackers"]);
+    }
+
+    #[test]
+    fn override_priority_is_1_to_254_and_not_for_the_owner() {
+        let o = |p: u32| {
+            with(|s| {
+                s.priority_override = Some(PriorityOverride {
+                    priority: p,
+                    expires: None,
+                    reason: "maintenance".into(),
+                })
+            })
+        };
+        assert!(blamed(o(1)).is_empty());
+        assert!(blamed(o(254)).is_empty());
+        assert_eq!(blamed(o(0)), ["spec.priority_override.priority"]);
+        assert_eq!(blamed(o(255)), ["spec.priority_override.priority"]);
+        let mut owner = o(10);
+        owner.priority = Some(255);
+        assert_eq!(blamed(owner), ["spec.priority_override"]);
+        let v = validate_spec(o(20)).unwrap();
+        assert_eq!(v.priority_override.map(|o| o.priority), Some(20));
+        let mut bad_time = o(20);
+        if let Some(o) = bad_time.priority_override.as_mut() {
+            o.expires = Some(pbjson_types::Timestamp {
+                seconds: -5,
+                nanos: 0,
+            });
+        }
+        assert_eq!(blamed(bad_time), ["spec.priority_override.expires"]);
+    }
+
+    #[test]
+    fn trackers_and_the_override_are_maskable_and_diffed() {
+        let current = good();
+        let patch = with_trackers(vec![tracker("a", -10, iface("eth1"))]);
+        let next = apply_mask(&current, patch, &["trackers".into()]).unwrap();
+        assert_eq!(next.trackers.len(), 1);
+        assert_eq!(changed_fields(&current, &next), ["trackers"]);
+        let patch = with(|s| {
+            s.priority_override = Some(PriorityOverride {
+                priority: 1,
+                ..Default::default()
+            })
+        });
+        let next = apply_mask(&current, patch, &["spec.priorityOverride".into()]).unwrap();
+        assert_eq!(changed_fields(&current, &next), ["priority_override"]);
+    }
+
+    // ----- host rules: script security (keepalived's enable_script_security), users -----
+
+    fn root() -> bool {
+        nix::unistd::Uid::effective().is_root()
+    }
+
+    /// A script `check` in a fresh directory of mode `dir_mode`, and the spec tracking it.
+    fn script_spec(dir_mode: u32, user: &str) -> (tempfile::TempDir, InstanceSpec) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("check");
+        std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        let spec = with_trackers(vec![
+            tracker("eth1", 0, iface("eth1")),
+            tracker(
+                "s",
+                0,
+                C::Script(ScriptCheck {
+                    path: p.display().to_string(),
+                    user: user.into(),
+                    ..Default::default()
+                }),
+            ),
+        ]);
+        (d, spec)
+    }
+
+    fn host_blamed(spec: InstanceSpec) -> Vec<String> {
+        let v = validate_spec(spec).unwrap();
+        match check_trackers_on_host(&v, |_| false) {
+            Ok(()) => vec![],
+            Err(SpecError::Invalid(v)) => v.into_iter().map(|v| v.field).collect(),
+            Err(SpecError::Precondition(p)) => vec![p],
+        }
+    }
+
+    #[test]
+    fn a_script_in_a_group_writable_directory_is_refused() {
+        let (_d, spec) = script_spec(0o775, "");
+        assert_eq!(host_blamed(spec), ["spec.trackers[1].script.path"]);
+    }
+
+    #[test]
+    fn a_script_in_a_root_owned_0755_directory_is_accepted() {
+        if !root() {
+            return;
+        }
+        let (_d, spec) = script_spec(0o755, "");
+        assert!(host_blamed(spec).is_empty());
+    }
+
+    #[test]
+    fn the_user_must_exist() {
+        if !root() {
+            return;
+        }
+        let (_d, spec) = script_spec(0o755, "no-such-user-here");
+        assert_eq!(host_blamed(spec), ["spec.trackers[1].script.user"]);
+        let (_d, spec) = script_spec(0o755, "nobody");
+        assert!(host_blamed(spec).is_empty());
+    }
+
+    #[test]
+    fn trackers_accepted_before_are_not_checked_again() {
+        let (_d, spec) = script_spec(0o777, "");
+        let v = validate_spec(spec).unwrap();
+        let accepted = v.trackers.clone();
+        assert!(check_trackers_on_host(&v, |t| accepted.contains(t)).is_ok());
+        assert!(check_trackers_on_host(&v, |_| false).is_err());
+    }
+}

@@ -2,6 +2,7 @@
 //! request on its own (INVALID_ARGUMENT), [`check_against_interface`] checks it against the
 //! interface it names (unicast source and owned addresses are the interface's).
 
+use super::trackers::{OverrideSpec, TrackerSpec};
 use super::{SpecError, Violation};
 use havip_proto::v1::{AuthType, ChecksumMode, InstanceSpec};
 use havip_vrrp::packet::{Auth, ChecksumForm};
@@ -45,6 +46,8 @@ pub struct Validated {
     pub checksum: ChecksumForm,
     pub vmac: bool,
     pub disabled: bool,
+    pub trackers: Vec<TrackerSpec>,
+    pub priority_override: Option<OverrideSpec>,
     /// The engine's view, with the source address still to be decided.
     engine: InstanceConfig,
 }
@@ -68,9 +71,9 @@ impl Validated {
     }
 }
 
-/// Check an instance name: 1–63 characters of letters, digits, '-', '_' and '.', starting
-/// with a letter or digit.
-pub fn validate_name(name: &str) -> Result<(), Violation> {
+/// Whether `name` is 1–63 characters of letters, digits, '-', '_' and '.', starting with a
+/// letter or digit: the syntax of instance, sync group, tracker and check names.
+pub fn is_name(name: &str) -> bool {
     let ok_start = name
         .chars()
         .next()
@@ -78,7 +81,21 @@ pub fn validate_name(name: &str) -> Result<(), Violation> {
     let ok_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if name.is_empty() || name.len() > MAX_NAME_LEN || !ok_start || !ok_chars {
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && ok_start && ok_chars
+}
+
+/// Whether `name` can be a Linux interface name.
+pub(super) fn is_interface_name(name: &str) -> bool {
+    !(name.is_empty()
+        || name.len() > MAX_INTERFACE_LEN
+        || name.contains(['/', ':'])
+        || name.chars().any(char::is_whitespace))
+}
+
+/// Check an instance name: 1–63 characters of letters, digits, '-', '_' and '.', starting
+/// with a letter or digit.
+pub fn validate_name(name: &str) -> Result<(), Violation> {
+    if !is_name(name) {
         return Err(Violation::new(
             "name",
             format!(
@@ -116,6 +133,8 @@ pub fn validate_spec(spec: InstanceSpec) -> Result<Validated, SpecError> {
     let garp = v.garp(&spec);
     let checksum = v.checksum(spec.v3_ipv4_checksum);
     v.labels(&spec);
+    let trackers = v.trackers(&spec.trackers);
+    let priority_override = v.priority_override(spec.priority_override.as_ref(), priority);
     if spec.description.len() > MAX_DESCRIPTION_LEN {
         v.fail(
             "spec.description",
@@ -192,6 +211,8 @@ pub fn validate_spec(spec: InstanceSpec) -> Result<Validated, SpecError> {
         checksum,
         vmac: spec.vmac,
         disabled: spec.disabled,
+        trackers,
+        priority_override,
         engine,
         spec,
     })
@@ -312,21 +333,17 @@ fn unusable(addr: &IpAddr) -> Option<&'static str> {
 
 /// Collects every violation, so one answer lists everything to fix.
 #[derive(Default)]
-struct Checker {
-    violations: Vec<Violation>,
+pub(super) struct Checker {
+    pub(super) violations: Vec<Violation>,
 }
 
 impl Checker {
-    fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    pub(super) fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.violations.push(Violation::new(field, description));
     }
 
     fn interface(&mut self, name: &str) -> Option<String> {
-        let bad = name.is_empty()
-            || name.len() > MAX_INTERFACE_LEN
-            || name.contains(['/', ':'])
-            || name.chars().any(char::is_whitespace);
-        if bad {
+        if !is_interface_name(name) {
             self.fail(
                 "spec.interface",
                 format!("{name:?} is not an interface name: 1-{MAX_INTERFACE_LEN} characters, no '/', ':' or spaces (e.g. eth0)"),
@@ -429,7 +446,7 @@ impl Checker {
         vips
     }
 
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         field: &str,
         d: Option<&pbjson_types::Duration>,
