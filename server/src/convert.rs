@@ -16,9 +16,14 @@ pub fn state(s: State) -> v1::State {
 }
 
 pub fn reason(r: &Reason) -> v1::TransitionReason {
+    reason_described(r, r.to_string())
+}
+
+/// A reason with the runtime's words for it (trackers and sync group members by name).
+pub fn reason_described(r: &Reason, description: String) -> v1::TransitionReason {
     v1::TransitionReason {
         code: r.label().to_owned(),
-        description: r.to_string(),
+        description,
         peer_address: r.peer().map(|p| p.to_string()).unwrap_or_default(),
     }
 }

@@ -9,6 +9,7 @@ use crate::net::link::watch_links;
 use crate::net::netlink::Netlink;
 use crate::runtime::{HostOps, Recorder, RuntimeHandle};
 use crate::store::{Store, StoreOptions};
+use crate::trackers::TrackerService;
 use havip_proto::v1;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
@@ -53,6 +54,10 @@ impl Recorder for StoreRecorder {
     fn transition(&self, transition: v1::Transition) {
         self.0.record_transition(transition);
     }
+
+    fn tracker_change(&self, instance: &str, change: v1::TrackerChange) {
+        self.0.record_tracker_change(instance, change);
+    }
 }
 
 fn daemon_event(store: &Store, kind: v1::EventKind, detail: String) {
@@ -81,17 +86,21 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let runtime =
         RuntimeHandle::spawn(host_ops.clone(), garp, recorder).map_err(DaemonError::Runtime)?;
 
+    let trackers = TrackerService::spawn(runtime.clone(), netlink.clone());
     let mut links = watch_links().await?;
     let link_runtime = runtime.clone();
+    let link_trackers = trackers.clone();
     tokio::spawn(async move {
         while let Some(event) = links.next().await {
+            link_trackers.link_event(event.clone());
             if link_runtime.link_event(event).is_err() {
                 break;
             }
         }
     });
 
-    let manager = Manager::start(store.clone(), runtime, netlink, host_ops).await?;
+    let manager =
+        Manager::start(store.clone(), runtime, netlink, host_ops, trackers.clone()).await?;
     daemon_event(
         &store,
         v1::EventKind::DaemonStarted,
@@ -105,6 +114,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         manager: manager.clone(),
         store: store.clone(),
         bus,
+        trackers,
     };
     let listen = args.listen.clone();
     let server = tokio::spawn(async move {

@@ -26,6 +26,15 @@ pub enum Error {
         current: u64,
         expected: u64,
     },
+    /// Optimistic concurrency for sync groups.
+    #[error(
+        "sync group {name} is at revision {current}, the request expected {expected}; get it again, then retry with that revision if the change still applies"
+    )]
+    StaleGroupRevision {
+        name: String,
+        current: u64,
+        expected: u64,
+    },
     /// The store cannot take writes now, or the daemon is stopping.
     #[error("{0}")]
     Unavailable(String),
@@ -79,7 +88,9 @@ impl From<Error> for Status {
             Error::Precondition(_) => Status::failed_precondition(message),
             Error::NotFound(_) => Status::not_found(message),
             Error::AlreadyExists(_) => Status::already_exists(message),
-            Error::StaleRevision { .. } => Status::aborted(message),
+            Error::StaleRevision { .. } | Error::StaleGroupRevision { .. } => {
+                Status::aborted(message)
+            }
             Error::Unavailable(_) => Status::unavailable(message),
             Error::OutOfRange(_) => Status::out_of_range(message),
             Error::ResourceExhausted(_) => Status::resource_exhausted(message),

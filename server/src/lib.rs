@@ -20,6 +20,10 @@ use std::process::ExitCode;
 
 /// Run the daemon with the process's arguments; what `havipd` does.
 pub fn main() -> ExitCode {
+    // Started again as the helper that runs a tracker script as another user?
+    if let Some(code) = trackers::run_as_main() {
+        return code;
+    }
     let args = args::Args::parse();
     if let Err(e) = daemon::init_logging(&args) {
         eprintln!("havipd: {e}");

@@ -6,6 +6,8 @@ mod events;
 mod history;
 mod instances;
 mod listen;
+mod maintenance;
+mod syncgroups;
 
 pub use listen::{DEFAULT_LISTEN, Listen};
 
@@ -20,6 +22,8 @@ use crate::store::Store;
 use havip_proto::v1::event_service_server::EventServiceServer;
 use havip_proto::v1::history_service_server::HistoryServiceServer;
 use havip_proto::v1::instance_service_server::InstanceServiceServer;
+use havip_proto::v1::maintenance_service_server::MaintenanceServiceServer;
+use havip_proto::v1::sync_group_service_server::SyncGroupServiceServer;
 use std::future::Future;
 
 /// Largest request accepted; a spec with 255 IPv6 addresses is a few KiB.
@@ -31,6 +35,7 @@ pub struct Services {
     pub manager: ManagerHandle,
     pub store: Store,
     pub bus: EventBus,
+    pub trackers: crate::trackers::TrackerService,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +69,12 @@ pub async fn serve(
     health_reporter
         .set_serving::<HistoryServiceServer<history::History>>()
         .await;
+    health_reporter
+        .set_serving::<MaintenanceServiceServer<maintenance::Maintenance>>()
+        .await;
+    health_reporter
+        .set_serving::<SyncGroupServiceServer<syncgroups::SyncGroups>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(havip_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -87,6 +98,17 @@ pub async fn serve(
         )
         .add_service(
             HistoryServiceServer::new(history::History::new(services.store.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            MaintenanceServiceServer::new(maintenance::Maintenance::new(
+                services.manager.clone(),
+                services.trackers.clone(),
+            ))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            SyncGroupServiceServer::new(syncgroups::SyncGroups::new(services.manager.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         );
     listen.serve(router, shutdown).await

@@ -3,9 +3,12 @@
 //! the change to the running instance happen in one order with no locks spread across
 //! handlers (GoBGP's mgmtOperation, holo's northbound callbacks).
 
+mod groups;
+mod overrides;
 mod task;
 mod view;
 
+pub use overrides::EXPIRED_COMMENT;
 pub use task::Manager;
 pub(crate) use task::iface_of;
 
@@ -22,6 +25,15 @@ impl Actor {
     pub fn daemon() -> Self {
         Actor("havipd".into())
     }
+}
+
+/// Which way an operator moves an instance's priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideKind {
+    /// Default priority 1: a backup takes over (with preemption).
+    Demote,
+    /// Default priority 254: this router takes over (with preemption).
+    Promote,
 }
 
 /// The result of an update.
@@ -64,6 +76,47 @@ pub(crate) enum Request {
     List {
         labels: BTreeMap<String, String>,
         reply: oneshot::Sender<Vec<v1::Instance>>,
+    },
+    Override {
+        name: String,
+        kind: OverrideKind,
+        priority: Option<u32>,
+        duration: Option<std::time::Duration>,
+        reason: String,
+        actor: Actor,
+        reply: oneshot::Sender<Result<v1::Instance, Error>>,
+    },
+    ClearOverride {
+        name: String,
+        reason: String,
+        actor: Actor,
+        reply: oneshot::Sender<Result<v1::Instance, Error>>,
+    },
+    CreateGroup {
+        group: v1::SyncGroup,
+        actor: Actor,
+        comment: String,
+        reply: oneshot::Sender<Result<v1::SyncGroup, Error>>,
+    },
+    UpdateGroup {
+        group: v1::SyncGroup,
+        expected_revision: u64,
+        actor: Actor,
+        comment: String,
+        reply: oneshot::Sender<Result<v1::SyncGroup, Error>>,
+    },
+    DeleteGroup {
+        name: String,
+        actor: Actor,
+        comment: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    GetGroup {
+        name: String,
+        reply: oneshot::Sender<Result<v1::SyncGroup, Error>>,
+    },
+    ListGroups {
+        reply: oneshot::Sender<Vec<v1::SyncGroup>>,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -153,6 +206,100 @@ impl ManagerHandle {
 
     pub async fn list(&self, labels: BTreeMap<String, String>) -> Result<Vec<v1::Instance>, Error> {
         self.ask(|reply| Request::List { labels, reply }).await
+    }
+
+    /// Demote or promote an instance: a priority override, as a config change. `duration`
+    /// `None` lasts until cleared.
+    pub async fn set_override(
+        &self,
+        name: String,
+        kind: OverrideKind,
+        priority: Option<u32>,
+        duration: Option<std::time::Duration>,
+        reason: String,
+        actor: Actor,
+    ) -> Result<v1::Instance, Error> {
+        self.ask(|reply| Request::Override {
+            name,
+            kind,
+            priority,
+            duration,
+            reason,
+            actor,
+            reply,
+        })
+        .await?
+    }
+
+    /// Lift an instance's override (nothing changes when it has none).
+    pub async fn clear_override(
+        &self,
+        name: String,
+        reason: String,
+        actor: Actor,
+    ) -> Result<v1::Instance, Error> {
+        self.ask(|reply| Request::ClearOverride {
+            name,
+            reason,
+            actor,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn create_group(
+        &self,
+        group: v1::SyncGroup,
+        actor: Actor,
+        comment: String,
+    ) -> Result<v1::SyncGroup, Error> {
+        self.ask(|reply| Request::CreateGroup {
+            group,
+            actor,
+            comment,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn update_group(
+        &self,
+        group: v1::SyncGroup,
+        expected_revision: u64,
+        actor: Actor,
+        comment: String,
+    ) -> Result<v1::SyncGroup, Error> {
+        self.ask(|reply| Request::UpdateGroup {
+            group,
+            expected_revision,
+            actor,
+            comment,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn delete_group(
+        &self,
+        name: String,
+        actor: Actor,
+        comment: String,
+    ) -> Result<(), Error> {
+        self.ask(|reply| Request::DeleteGroup {
+            name,
+            actor,
+            comment,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn get_group(&self, name: String) -> Result<v1::SyncGroup, Error> {
+        self.ask(|reply| Request::GetGroup { name, reply }).await?
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<v1::SyncGroup>, Error> {
+        self.ask(|reply| Request::ListGroups { reply }).await
     }
 
     /// Stop every instance (priority 0, addresses removed) and the manager.

@@ -1,15 +1,17 @@
 //! The manager task: validate, commit durably, then change the running instance.
 
+use super::groups::Group;
 use super::view;
 use super::{Actor, ManagerHandle, Request, Updated};
 use crate::error::Error;
 use crate::net::netlink::{InterfaceInfo, Netlink};
 use crate::runtime::{Iface, InstanceId, InstancePlan, RuntimeHandle};
 use crate::spec::{
-    InterfaceFacts, Validated, apply_mask, changed_fields, check_against_interface, normalize,
-    validate_name, validate_spec,
+    InterfaceFacts, Validated, Violation, apply_mask, changed_fields, check_against_interface,
+    check_trackers_on_host, normalize, validate_name, validate_spec,
 };
 use crate::store::{ConfigCommit, InstanceIdentity, Store};
+use crate::trackers::TrackerService;
 use havip_proto::v1::{self, ChangeKind};
 use havip_vrrp::Family;
 use std::collections::BTreeMap;
@@ -22,6 +24,13 @@ use tracing::{error, info, warn};
 /// How many requests may wait for the manager before callers wait to hand theirs over.
 const QUEUE: usize = 1024;
 
+/// The longest the manager sleeps between looks at the wall clock, so an override still
+/// lapses on time if the clock was set back or forward meanwhile.
+const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long to wait before trying again to clear an expired override that could not be
+/// committed (the database failing).
+pub(super) const EXPIRY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One instance as configured.
 pub(super) struct Managed {
     pub id: InstanceId,
@@ -33,12 +42,20 @@ pub(super) struct Managed {
 
 /// The manager's state; see the module comment of [`super`].
 pub struct Manager {
-    store: Store,
-    runtime: RuntimeHandle,
+    pub(super) store: Store,
+    pub(super) runtime: RuntimeHandle,
     netlink: Netlink,
-    instances: BTreeMap<String, Managed>,
+    pub(super) trackers: TrackerService,
+    pub(super) instances: BTreeMap<String, Managed>,
+    /// Sync groups by name.
+    pub(super) groups: BTreeMap<String, Group>,
     next_id: u64,
-    last_revision: u64,
+    pub(super) last_revision: u64,
+    /// Set after clearing an expired override failed: when to try again.
+    pub(super) expiry_retry: Option<tokio::time::Instant>,
+    /// Whether the restored instances were handed to the data plane (changes made while
+    /// restoring only change what will be started).
+    pub(super) started: bool,
 }
 
 impl std::fmt::Debug for Manager {
@@ -58,15 +75,21 @@ impl Manager {
         runtime: RuntimeHandle,
         netlink: Netlink,
         host_ops: crate::runtime::HostOpsHandle,
+        trackers: TrackerService,
     ) -> Result<ManagerHandle, crate::store::StoreError> {
         let stored = store.load_instances().await?;
+        let stored_groups = store.load_sync_groups().await?;
         let mut manager = Manager {
             last_revision: store.last_revision(),
             store,
             runtime,
             netlink,
+            trackers,
             instances: BTreeMap::new(),
+            groups: BTreeMap::new(),
             next_id: 1,
+            expiry_retry: None,
+            started: false,
         };
         let mut plans = Vec::new();
         for s in stored {
@@ -103,13 +126,30 @@ impl Manager {
                 },
             );
         }
+        manager.restore_groups(stored_groups);
+        // Overrides that lapsed while the daemon was down are cleared before anything
+        // starts, so no instance runs with one even briefly.
+        manager.expire_overrides().await;
+        for plan in &mut plans {
+            if let Some(m) = manager.instances.get(&*plan.name) {
+                plan.spec = m.validated.clone();
+            }
+        }
         let restored = plans.len();
+        manager.started = true;
         for plan in plans {
+            let trackers = plan.spec.trackers.clone();
+            let (id, name) = (plan.id, plan.name.clone());
             if let Err(e) = manager.runtime.start(plan) {
                 error!(error = %e, "cannot start a restored instance");
             }
+            manager.trackers.configure(id, name, trackers);
         }
-        info!(instances = restored, "instances restored from the store");
+        info!(
+            instances = restored,
+            sync_groups = manager.groups.len(),
+            "instances restored from the store"
+        );
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(manager.run(rx));
         Ok(ManagerHandle { requests: tx })
@@ -121,8 +161,33 @@ impl Manager {
         id
     }
 
+    pub(super) fn new_revision(&self) -> u64 {
+        self.last_revision + 1
+    }
+
+    /// The next request; meanwhile, overrides that lapse are cleared.
+    async fn next_request(&mut self, requests: &mut mpsc::Receiver<Request>) -> Option<Request> {
+        loop {
+            let now = SystemTime::now();
+            let wait = match (self.next_expiry(), self.expiry_retry) {
+                (None, _) => return requests.recv().await,
+                (Some(_), Some(retry)) => {
+                    retry.saturating_duration_since(tokio::time::Instant::now())
+                }
+                (Some(at), None) => at.duration_since(now).unwrap_or_default(),
+            };
+            tokio::select! {
+                r = requests.recv() => return r,
+                () = tokio::time::sleep(wait.min(EXPIRY_CHECK)) => {
+                    self.expiry_retry = None;
+                    self.expire_overrides().await;
+                }
+            }
+        }
+    }
+
     async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
-        while let Some(request) = requests.recv().await {
+        while let Some(request) = self.next_request(&mut requests).await {
             match request {
                 Request::Create {
                     name,
@@ -189,6 +254,65 @@ impl Manager {
                         .collect();
                     let _ = reply.send(list);
                 }
+                Request::Override {
+                    name,
+                    kind,
+                    priority,
+                    duration,
+                    reason,
+                    actor,
+                    reply,
+                } => {
+                    let r = self
+                        .set_override(name, kind, priority, duration, reason, actor)
+                        .await;
+                    let _ = reply.send(r);
+                }
+                Request::ClearOverride {
+                    name,
+                    reason,
+                    actor,
+                    reply,
+                } => {
+                    let r = self.clear_override(name, reason, actor).await;
+                    let _ = reply.send(r);
+                }
+                Request::CreateGroup {
+                    group,
+                    actor,
+                    comment,
+                    reply,
+                } => {
+                    let r = self.create_group(group, actor, comment).await;
+                    let _ = reply.send(r);
+                }
+                Request::UpdateGroup {
+                    group,
+                    expected_revision,
+                    actor,
+                    comment,
+                    reply,
+                } => {
+                    let r = self
+                        .update_group(group, expected_revision, actor, comment)
+                        .await;
+                    let _ = reply.send(r);
+                }
+                Request::DeleteGroup {
+                    name,
+                    actor,
+                    comment,
+                    reply,
+                } => {
+                    let r = self.delete_group(name, actor, comment).await;
+                    let _ = reply.send(r);
+                }
+                Request::GetGroup { name, reply } => {
+                    let _ = reply.send(self.get_group(&name));
+                }
+                Request::ListGroups { reply } => {
+                    let _ = reply.send(self.list_groups());
+                }
                 Request::Shutdown { reply } => {
                     if let Err(e) = self.runtime.shutdown().await {
                         warn!(error = %e, "the data plane was already gone at shutdown");
@@ -200,11 +324,16 @@ impl Manager {
         }
     }
 
-    fn view(&self, name: &str, m: &Managed) -> v1::Instance {
-        view::instance(name, m, self.runtime.board().get(m.id).as_deref())
+    pub(super) fn view(&self, name: &str, m: &Managed) -> v1::Instance {
+        view::instance(
+            name,
+            m,
+            self.runtime.board().get(m.id).as_deref(),
+            self.group_of(name),
+        )
     }
 
-    async fn lookup(&self, interface: &str) -> Result<Option<InterfaceInfo>, Error> {
+    pub(super) async fn lookup(&self, interface: &str) -> Result<Option<InterfaceInfo>, Error> {
         self.netlink
             .interface(interface)
             .await
@@ -219,6 +348,20 @@ impl Manager {
         except: Option<&str>,
     ) -> Result<(Validated, InterfaceInfo), Error> {
         let validated = validate_spec(normalize(spec))?;
+        let old = except
+            .and_then(|n| self.instances.get(n))
+            .map(|m| &m.validated);
+        if let Some(o) = &validated.priority_override
+            && old.and_then(|m| m.priority_override.as_ref()) != Some(o)
+            && o.expires.is_some_and(|t| t <= SystemTime::now())
+        {
+            return Err(Violation::new(
+                "spec.priority_override.expires",
+                "is in the past; give a time to come, or no expiry",
+            )
+            .into());
+        }
+        check_trackers_host(&validated, old).await?;
         let identity = validated.identity();
         if let Some((other, _)) = self
             .instances
@@ -276,7 +419,7 @@ impl Manager {
             create_time: SystemTime::now(),
             update_time: SystemTime::now(),
         };
-        view::instance(name, &m, None)
+        view::instance(name, &m, None, self.group_of(name))
     }
 
     async fn create(
@@ -297,6 +440,7 @@ impl Manager {
         if validate_only {
             return Ok(self.preview(&name, validated, 0));
         }
+        let trackers = validated.trackers.clone();
         let revision = self.last_revision + 1;
         let now = SystemTime::now();
         self.store
@@ -333,6 +477,9 @@ impl Manager {
             },
         );
         self.runtime.start(plan)?;
+        // After the plan, so the data plane knows the trackers before their results come.
+        self.trackers
+            .configure(id, Arc::from(name.as_str()), trackers);
         info!(instance = %name, revision, "instance created");
         let m = self.instances.get(&name).ok_or_else(|| not_found(&name))?;
         Ok(self.view(&name, m))
@@ -399,13 +546,17 @@ impl Manager {
         m.validated = validated.clone();
         m.revision = revision;
         m.update_time = now;
+        let id = m.id;
+        let trackers = validated.trackers.clone();
         let plan = InstancePlan {
-            id: m.id,
+            id,
             name: Arc::from(name.as_str()),
             spec: validated,
             iface: Some(iface_of(&info)),
         };
         self.runtime.update(plan)?;
+        self.trackers
+            .configure(id, Arc::from(name.as_str()), trackers);
         info!(instance = %name, revision, changed = ?changed, "instance updated");
         let m = self.instances.get(&name).ok_or_else(|| not_found(&name))?;
         Ok(Updated {
@@ -429,6 +580,11 @@ impl Manager {
                 expected: expected_revision,
             });
         }
+        if let Some(group) = self.group_of(&name) {
+            return Err(Error::Precondition(format!(
+                "instance {name} belongs to sync group {group}; remove it from the group (update-sync-group) or delete the group first"
+            )));
+        }
         let revision = self.last_revision + 1;
         self.store
             .commit_config(ConfigCommit {
@@ -447,6 +603,7 @@ impl Manager {
             .map_err(store_error)?;
         self.last_revision = revision;
         if let Some(m) = self.instances.remove(&name) {
+            self.trackers.remove(m.id);
             self.runtime.stop(m.id).await?;
         }
         info!(instance = %name, revision, "instance deleted");
@@ -454,13 +611,27 @@ impl Manager {
     }
 }
 
-fn not_found(name: &str) -> Error {
+/// The host-dependent tracker rules (script security, users), off the async workers. Only
+/// trackers that are new or changed are checked.
+async fn check_trackers_host(validated: &Validated, old: Option<&Validated>) -> Result<(), Error> {
+    let accepted: Vec<crate::spec::TrackerSpec> =
+        old.map(|o| o.trackers.clone()).unwrap_or_default();
+    let validated = validated.clone();
+    tokio::task::spawn_blocking(move || {
+        check_trackers_on_host(&validated, |t| accepted.contains(t))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("checking the trackers failed: {e}")))?
+    .map_err(Error::from)
+}
+
+pub(super) fn not_found(name: &str) -> Error {
     Error::NotFound(format!(
         "instance {name} does not exist; list-instances shows the ones that do"
     ))
 }
 
-fn store_error(e: crate::store::StoreError) -> Error {
+pub(super) fn store_error(e: crate::store::StoreError) -> Error {
     if e.is_unavailable() {
         Error::Unavailable(format!("the change was not made: {e}"))
     } else {
@@ -468,7 +639,7 @@ fn store_error(e: crate::store::StoreError) -> Error {
     }
 }
 
-fn identity_of(v: &Validated) -> InstanceIdentity {
+pub(super) fn identity_of(v: &Validated) -> InstanceIdentity {
     InstanceIdentity {
         interface: v.interface.clone(),
         vrid: v.vrid.get(),

@@ -8,18 +8,23 @@ use crate::spec::redact;
 use havip_proto::v1;
 use std::sync::atomic::Ordering;
 
-pub(super) fn instance(name: &str, m: &Managed, live: Option<&LiveStatus>) -> v1::Instance {
+pub(super) fn instance(
+    name: &str,
+    m: &Managed,
+    live: Option<&LiveStatus>,
+    sync_group: Option<&str>,
+) -> v1::Instance {
     v1::Instance {
         name: name.to_owned(),
         spec: Some(redact(m.validated.spec.clone())),
-        status: live.map(status),
+        status: live.map(|l| status(l, sync_group)),
         revision: m.revision,
         create_time: Some(convert::timestamp(m.create_time)),
         update_time: Some(convert::timestamp(m.update_time)),
     }
 }
 
-fn status(live: &LiveStatus) -> v1::InstanceStatus {
+fn status(live: &LiveStatus, sync_group: Option<&str>) -> v1::InstanceStatus {
     let s = live.snapshot();
     let c = &live.counters;
     v1::InstanceStatus {
@@ -49,7 +54,18 @@ fn status(live: &LiveStatus) -> v1::InstanceStatus {
         master_down_interval: Some(convert::duration(s.master_down_interval)),
         skew_time: Some(convert::duration(s.skew_time)),
         error: s.error.unwrap_or_default(),
-        trackers: Vec::new(),
-        sync_group: String::new(),
+        trackers: s
+            .trackers
+            .into_iter()
+            .map(|t| v1::TrackerStatus {
+                name: t.name.to_string(),
+                healthy: t.healthy,
+                detail: t.detail,
+                since: Some(convert::timestamp(t.since)),
+                priority_change: t.priority_change,
+                timeouts: t.timeouts,
+            })
+            .collect(),
+        sync_group: sync_group.unwrap_or_default().to_owned(),
     }
 }

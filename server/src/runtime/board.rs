@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use super::InstanceId;
+use crate::trackers::book::TrackerView;
 
 /// Why the last transition happened, in the words the API uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +33,7 @@ pub struct Snapshot {
     pub skew_time: Duration,
     /// A problem the runtime cannot fix by itself.
     pub error: Option<String>,
+    pub trackers: Vec<TrackerView>,
 }
 
 impl Snapshot {
@@ -47,6 +49,7 @@ impl Snapshot {
             master_down_interval: Duration::ZERO,
             skew_time: Duration::ZERO,
             error: None,
+            trackers: Vec::new(),
         }
     }
 }

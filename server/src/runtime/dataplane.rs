@@ -4,6 +4,7 @@
 use super::board::{LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
+use super::sync::{SyncGroupPlan, SyncGroups};
 use super::timers::TimerQueue;
 use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorder};
 use crate::convert;
@@ -11,11 +12,16 @@ use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
 use crate::net::socket::{AdvertSocket, Received};
+use crate::trackers::TrackerResult;
+use crate::trackers::book::{Applied, TrackerBook};
 use havip_proto::v1;
 use havip_vrrp::packet::{
     self, AdvertFields, DecodeContext, EncodeContext, check_ttl, decode, peek_vrid,
 };
-use havip_vrrp::{Action, AdvertVerdict, Effects, Family, Input, Instance, ReceivedAdvert, State};
+use havip_vrrp::{
+    Action, AdvertVerdict, Effects, Family, Input, Instance, MemberId, Reason, ReceivedAdvert,
+    State,
+};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -162,6 +168,14 @@ pub(super) struct DataPlane {
     send_buf: Vec<u8>,
     addr_buf: Vec<IpAddr>,
     warnings: RateLimiter<(u64, &'static str)>,
+    /// Each instance's trackers, kept across the restarts an update may need, removed when
+    /// the instance is deleted.
+    books: HashMap<InstanceId, TrackerBook>,
+    sync: SyncGroups,
+    /// Members whose state changed, for their groups to follow; drained by the outermost
+    /// `carry_out`, so a change that causes changes is handled in order, without recursion.
+    sync_pending: Vec<(InstanceId, State)>,
+    syncing: bool,
 }
 
 impl DataPlane {
@@ -178,6 +192,10 @@ impl DataPlane {
             send_buf: Vec::with_capacity(RECV_BUFFER),
             addr_buf: Vec::with_capacity(255),
             warnings: RateLimiter::new(DEFAULT_WINDOW),
+            books: HashMap::new(),
+            sync: SyncGroups::default(),
+            sync_pending: Vec::new(),
+            syncing: false,
         }
     }
 
@@ -191,9 +209,12 @@ impl DataPlane {
             Command::Update(plan) => dp.update(shared, *plan),
             Command::Stop { id, done } => {
                 dp.stop(id);
+                dp.books.remove(&id);
                 dp.deps.host_ops.flush(done);
             }
             Command::Link(event) => dp.on_link_event(event),
+            Command::Tracker { id, result } => dp.on_tracker_result(id, result),
+            Command::SyncGroups(groups) => dp.on_sync_groups(groups),
             Command::VmacReady { id, result } => dp.on_vmac_ready(shared, id, result),
             Command::InterfaceFound { id, iface } => dp.on_interface_found(shared, id, iface),
             Command::HostError { id, error } => {
@@ -218,6 +239,7 @@ impl DataPlane {
             warn!(instance = %plan.name, "start of an instance that is already running ignored");
             return;
         }
+        self.configure_book(&plan);
         let Some(iface) = plan.iface.clone() else {
             return self.wait_for_interface(plan);
         };
@@ -245,6 +267,7 @@ impl DataPlane {
         let id = inst.id;
         let waiting_for_vmac = inst.phase == Phase::WaitingForVmac;
         self.instances.insert(id, inst);
+        self.publish_trackers(id);
         if waiting_for_vmac {
             let vrid = plan.spec.vrid;
             let mac = havip_vrrp::config::virtual_mac(plan.spec.family, vrid);
@@ -290,6 +313,7 @@ impl DataPlane {
         inst.phase = Phase::Detached;
         warn!(instance = %plan.name, interface = %plan.spec.interface, "interface does not exist; waiting for it");
         self.instances.insert(plan.id, inst);
+        self.publish_trackers(plan.id);
     }
 
     fn fail_start(&mut self, plan: &InstancePlan, why: &str) {
@@ -322,10 +346,16 @@ impl DataPlane {
         if disabled {
             self.feed(id, Input::AdminDisable);
         }
+        // A new engine knows nothing: tell it the trackers, the override and the sync
+        // group's hold before it starts, so it starts in the right state.
+        self.apply_trackers(id);
+        self.apply_override(id);
+        self.apply_hold(id);
         self.feed(id, Input::Startup);
     }
 
     fn update(&mut self, shared: &Shared, plan: InstancePlan) {
+        self.configure_book(&plan);
         let Some(inst) = self.instances.get(&plan.id) else {
             return self.start(shared, plan);
         };
@@ -382,6 +412,10 @@ impl DataPlane {
             (true, false) => self.feed(plan.id, Input::AdminEnable),
             _ => {}
         }
+        // Trackers added, removed or retuned, and demote/promote, apply live.
+        self.apply_trackers(plan.id);
+        self.apply_override(plan.id);
+        self.publish_trackers(plan.id);
     }
 
     fn stop(&mut self, id: InstanceId) {
@@ -747,8 +781,17 @@ impl DataPlane {
         for t in &fx.transitions {
             self.record(id, t);
         }
+        if self.sync.group_of(id).is_some() {
+            self.sync_pending
+                .extend(fx.transitions.iter().map(|t| (id, t.to)));
+        }
         self.publish_status(id);
         self.reschedule(id);
+        if !self.syncing && !self.sync_pending.is_empty() {
+            self.syncing = true;
+            self.follow_sync_groups();
+            self.syncing = false;
+        }
     }
 
     fn send_advert(&mut self, id: InstanceId, priority: u8) {
@@ -832,15 +875,16 @@ impl DataPlane {
             instance = %inst.name,
             from = %t.from,
             to = %t.to,
-            reason = %t.reason,
+            reason = %self.describe(id, &t.reason),
             priority = status.effective_priority,
             "state change"
         );
+        let description = self.describe(id, &t.reason);
         self.deps.recorder.transition(v1::Transition {
             instance: inst.name.to_string(),
             from: convert::state(t.from) as i32,
             to: convert::state(t.to) as i32,
-            reason: Some(convert::reason(&t.reason)),
+            reason: Some(convert::reason_described(&t.reason, description)),
             priority: u32::from(status.effective_priority),
             master_address: status.master.map(|m| m.to_string()).unwrap_or_default(),
             time: Some(convert::timestamp(self.clock.wall(t.at))),
@@ -850,13 +894,21 @@ impl DataPlane {
 
     fn publish_status(&mut self, id: InstanceId) {
         let clock = self.clock;
-        let Some(inst) = self.instances.get_mut(&id) else {
+        let Some(inst) = self.instances.get(&id) else {
             return;
         };
         let status = inst.engine.status();
         if inst.last_status == Some(status) {
             return;
         }
+        let described = status.last_reason.map(|r| super::ReasonView {
+            code: r.label(),
+            description: self.describe(id, &r),
+            peer: r.peer(),
+        });
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
         inst.last_status = Some(status);
         let mdi = inst.engine.master_down_interval();
         let skew = inst.engine.skew_time();
@@ -867,14 +919,213 @@ impl DataPlane {
             s.master_priority = status.master_priority;
             s.master_advert_interval = status.master_adver_interval.as_duration();
             s.since = clock.wall(status.since);
-            s.last_reason = status.last_reason.map(|r| super::ReasonView {
-                code: r.label(),
-                description: r.to_string(),
-                peer: r.peer(),
-            });
+            s.last_reason = described;
             s.master_down_interval = mdi;
             s.skew_time = skew;
         });
+    }
+
+    // ----- trackers, overrides, sync groups ------------------------------------------------
+
+    /// The reason of a transition in words, with the names the engine only knows as ids:
+    /// "tracker haproxy failed (exit status 1: connection refused)", "sync group db:
+    /// member web became MASTER".
+    fn describe(&self, id: InstanceId, reason: &Reason) -> String {
+        match *reason {
+            Reason::TrackerFailed { tracker } => self
+                .books
+                .get(&id)
+                .and_then(|b| b.failure(tracker))
+                .unwrap_or_else(|| reason.to_string()),
+            Reason::SyncGroup { member, became } => {
+                let group = self.sync.group_of(id).map(|g| g.name.clone());
+                let name = self
+                    .instances
+                    .get(&InstanceId(member.0))
+                    .map(|i| i.name.clone());
+                match (group, name) {
+                    (Some(group), Some(name)) => format!(
+                        "sync group {group}: member {name} {}",
+                        Reason::sync_group_verb(became)
+                    ),
+                    _ => reason.to_string(),
+                }
+            }
+            _ => reason.to_string(),
+        }
+    }
+
+    fn configure_book(&mut self, plan: &InstancePlan) {
+        self.books
+            .entry(plan.id)
+            .or_default()
+            .configure(&plan.spec.trackers, SystemTime::now());
+    }
+
+    fn on_tracker_result(&mut self, id: InstanceId, result: TrackerResult) {
+        let Some(book) = self.books.get_mut(&id) else {
+            // The instance was deleted meanwhile.
+            return;
+        };
+        let change = match book.apply(result, SystemTime::now()) {
+            Applied::Unknown => return,
+            Applied::Quiet => {
+                self.publish_trackers(id);
+                return;
+            }
+            Applied::Notable(change) => change,
+        };
+        // The weight first: it cannot change the state, and the event can then carry the
+        // priority that results, ahead of any transition the tracker causes.
+        self.apply_weight(id);
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let effective = inst.engine.effective_priority();
+        info!(
+            instance = %inst.name,
+            tracker = %change.name,
+            healthy = change.healthy,
+            detail = %change.detail,
+            priority_change = change.priority_change,
+            effective_priority = effective,
+            "tracker changed"
+        );
+        self.deps.recorder.tracker_change(
+            &inst.name,
+            v1::TrackerChange {
+                tracker: change.name.to_string(),
+                healthy: change.healthy,
+                detail: change.detail,
+                priority_change: change.priority_change,
+                effective_priority: u32::from(effective),
+            },
+        );
+        self.apply_faults(id);
+        self.publish_trackers(id);
+    }
+
+    /// Tell the engine what changed in the trackers' verdict.
+    fn apply_trackers(&mut self, id: InstanceId) {
+        self.apply_weight(id);
+        self.apply_faults(id);
+    }
+
+    fn apply_weight(&mut self, id: InstanceId) {
+        let weight = self.books.get(&id).map_or(0, TrackerBook::weight);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.fed.weight != weight {
+            inst.fed.weight = weight;
+            self.feed(id, Input::TrackerWeight(weight));
+        }
+    }
+
+    fn apply_faults(&mut self, id: InstanceId) {
+        let faults = self
+            .books
+            .get(&id)
+            .map(TrackerBook::faults)
+            .unwrap_or_default();
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut inst.fed.faults, faults.clone());
+        // New failures first: a tracker that fails while another recovers must not let
+        // the instance leave FAULT for a moment.
+        for &t in faults.iter().filter(|t| !old.contains(t)) {
+            self.feed(id, Input::TrackerDown(t));
+        }
+        for &t in old.iter().filter(|t| !faults.contains(t)) {
+            self.feed(id, Input::TrackerUp(t));
+        }
+    }
+
+    fn apply_override(&mut self, id: InstanceId) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let wanted = inst.spec.priority_override.as_ref().map(|o| o.priority);
+        if inst.fed.priority_override != wanted {
+            inst.fed.priority_override = wanted;
+            self.feed(id, Input::PriorityOverride(wanted));
+        }
+    }
+
+    fn publish_trackers(&self, id: InstanceId) {
+        if let (Some(inst), Some(book)) = (self.instances.get(&id), self.books.get(&id)) {
+            let views = book.views();
+            inst.live.update(|s| s.trackers = views);
+        }
+    }
+
+    fn on_sync_groups(&mut self, groups: Vec<SyncGroupPlan>) {
+        let before: Vec<InstanceId> = self.sync.members().collect();
+        self.sync.set(groups);
+        let mut affected: Vec<InstanceId> = self.sync.members().chain(before).collect();
+        affected.sort_unstable();
+        affected.dedup();
+        for id in affected {
+            self.apply_hold(id);
+        }
+        // Names of groups show in reasons; the board shows the last one.
+        for id in self.instances.keys().copied().collect::<Vec<_>>() {
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.last_status = None;
+            }
+            self.publish_status(id);
+        }
+    }
+
+    /// The member of `id`'s group that holds it (another member in FAULT), if any.
+    fn holder(&self, id: InstanceId) -> Option<InstanceId> {
+        self.sync.others(id).into_iter().find(|m| {
+            self.instances
+                .get(m)
+                .is_some_and(|i| i.engine.state() == State::Fault)
+        })
+    }
+
+    fn apply_hold(&mut self, id: InstanceId) {
+        let holder = self.holder(id);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.fed.hold != holder {
+            inst.fed.hold = holder;
+            self.feed(id, Input::SyncGroupHold(holder.map(|h| MemberId(h.0))));
+        }
+    }
+
+    /// keepalived's vrrp_sync_group, after members changed state: a member in FAULT holds
+    /// the others out of MASTER until no member is in FAULT; a member that became MASTER
+    /// brings the others along. Feeding them may change more members; the loop takes
+    /// those too, until nothing changes.
+    fn follow_sync_groups(&mut self) {
+        let mut rounds = 0usize;
+        while let Some((id, to)) = self.sync_pending.pop() {
+            rounds += 1;
+            if rounds > 64 * (self.instances.len() + 1) {
+                // Cannot happen (every step moves a member towards a fixed point); a
+                // guard so a bug can never hang the data plane.
+                error!(
+                    instance = id.0,
+                    "sync group coordination did not settle; stopping it for now"
+                );
+                self.sync_pending.clear();
+                break;
+            }
+            let others = self.sync.others(id);
+            if to == State::Master {
+                for &other in &others {
+                    self.feed(other, Input::SyncGroupMaster(MemberId(id.0)));
+                }
+            }
+            for other in others {
+                self.apply_hold(other);
+            }
+        }
     }
 
     // ----- links and addresses -------------------------------------------------------------

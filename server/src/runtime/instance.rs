@@ -49,6 +49,17 @@ pub(super) struct RunningInstance {
     /// The deadline the timer queue holds for this instance.
     pub scheduled: Option<Time>,
     pub last_status: Option<havip_vrrp::Status>,
+    /// What the engine was told about trackers, the override and the sync group, so only
+    /// changes are fed (a new engine starts from nothing and is told everything).
+    pub fed: Fed,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Fed {
+    pub faults: Vec<havip_vrrp::TrackerId>,
+    pub weight: i32,
+    pub priority_override: Option<u8>,
+    pub hold: Option<InstanceId>,
 }
 
 impl RunningInstance {
@@ -101,6 +112,7 @@ impl RunningInstance {
             live,
             scheduled: None,
             last_status: None,
+            fed: Fed::default(),
         }
     }
 

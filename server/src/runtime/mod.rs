@@ -12,10 +12,12 @@ mod clock;
 mod dataplane;
 mod host_ops;
 mod instance;
+mod sync;
 mod timers;
 
 pub use board::{Counters, LiveStatus, ReasonView, Snapshot, StatusBoard};
 pub use host_ops::{HostOps, HostOpsHandle};
+pub use sync::SyncGroupPlan;
 
 /// The addresses an instance installs when master (IPv6: the virtual router's link-local
 /// address first), with their prefix lengths.
@@ -25,6 +27,7 @@ pub fn vips_to_install(spec: &Validated) -> Vec<crate::spec::Vip> {
 
 use crate::net::link::LinkEvent;
 use crate::spec::Validated;
+use crate::trackers::TrackerResult;
 use havip_proto::v1;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -55,9 +58,11 @@ pub struct InstancePlan {
     pub iface: Option<Iface>,
 }
 
-/// Where transitions go: the store, in the daemon; a vector, in tests. Must not block.
+/// Where transitions and tracker changes go: the store, in the daemon; a vector, in
+/// tests. Must not block.
 pub trait Recorder: Send + Sync + 'static {
     fn transition(&self, transition: v1::Transition);
+    fn tracker_change(&self, instance: &str, change: v1::TrackerChange);
 }
 
 /// Commands to the data plane.
@@ -70,6 +75,13 @@ pub(crate) enum Command {
         done: oneshot::Sender<()>,
     },
     Link(LinkEvent),
+    /// From the tracker service: a tracker's latest result.
+    Tracker {
+        id: InstanceId,
+        result: TrackerResult,
+    },
+    /// From the manager: every sync group, replacing the previous set.
+    SyncGroups(Vec<SyncGroupPlan>),
     /// From the host-ops task: a VMAC is ready (or not) for an instance.
     VmacReady {
         id: InstanceId,
@@ -146,6 +158,16 @@ impl RuntimeHandle {
         let (done, wait) = oneshot::channel();
         self.send(Command::Stop { id, done })?;
         wait.await.map_err(|_| RuntimeGone)
+    }
+
+    /// A tracker's latest result, from the tracker service.
+    pub fn tracker_result(&self, id: InstanceId, result: TrackerResult) -> Result<(), RuntimeGone> {
+        self.send(Command::Tracker { id, result })
+    }
+
+    /// Every sync group, replacing what the data plane had.
+    pub fn set_sync_groups(&self, groups: Vec<SyncGroupPlan>) -> Result<(), RuntimeGone> {
+        self.send(Command::SyncGroups(groups))
     }
 
     /// Feed a link or address change.
