@@ -36,6 +36,11 @@ use tracing::{debug, error, info, warn};
 /// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
 /// interface cannot starve adverts.
 const RECV_BATCH: usize = 256;
+/// How long a starting instance waits in INIT for the first result of each of its trackers
+/// (interfaces and files answer in milliseconds, a script within its first run). Without
+/// it an instance would pass through FAULT ("no result yet") at every start; after it,
+/// a tracker still without a result counts as failing.
+const TRACKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Room for the largest VRRP packet with its IPv4 header.
 const RECV_BUFFER: usize = crate::net::socket::RECV_BUF_LEN;
 
@@ -176,6 +181,8 @@ pub(super) struct DataPlane {
     /// `carry_out`, so a change that causes changes is handled in order, without recursion.
     sync_pending: Vec<(InstanceId, State)>,
     syncing: bool,
+    /// Tells the grace periods of starts apart (see [`TRACKER_GRACE`]).
+    next_start: u64,
 }
 
 impl DataPlane {
@@ -196,6 +203,7 @@ impl DataPlane {
             sync: SyncGroups::default(),
             sync_pending: Vec::new(),
             syncing: false,
+            next_start: 1,
         }
     }
 
@@ -351,6 +359,35 @@ impl DataPlane {
         self.apply_trackers(id);
         self.apply_override(id);
         self.apply_hold(id);
+        if self.books.get(&id).is_some_and(TrackerBook::pending) {
+            // Wait in INIT for the trackers' first word, for a while.
+            let token = self.next_start;
+            self.next_start += 1;
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.awaiting_trackers = Some(token);
+            }
+            let shared = shared.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(TRACKER_GRACE).await;
+                shared.borrow_mut().end_tracker_wait(id, Some(token));
+            });
+            return;
+        }
+        self.feed(id, Input::Startup);
+    }
+
+    /// Start an instance that waited for its trackers: all of them answered (`token`
+    /// `None`), or the grace period of that start (`token`) ended.
+    fn end_tracker_wait(&mut self, id: InstanceId, token: Option<u64>) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        match (inst.awaiting_trackers, token) {
+            (Some(waiting), Some(t)) if waiting != t => return,
+            (None, _) => return,
+            _ => {}
+        }
+        inst.awaiting_trackers = None;
         self.feed(id, Input::Startup);
     }
 
@@ -1003,6 +1040,9 @@ impl DataPlane {
         );
         self.apply_faults(id);
         self.publish_trackers(id);
+        if !self.books.get(&id).is_some_and(TrackerBook::pending) {
+            self.end_tracker_wait(id, None);
+        }
     }
 
     /// Tell the engine what changed in the trackers' verdict.

@@ -161,6 +161,11 @@ impl TrackerBook {
         self.entries.is_empty()
     }
 
+    /// Whether a tracker has not given its first result yet.
+    pub fn pending(&self) -> bool {
+        self.entries.iter().any(|e| e.health.is_none())
+    }
+
     /// Record a result.
     pub fn apply(&mut self, result: TrackerResult, now: SystemTime) -> Applied {
         let Some(entry) = self
@@ -302,6 +307,11 @@ mod tests {
             "negative weight applies, positive does not"
         );
         assert!(b.views().iter().all(|v| !v.healthy && v.detail == PENDING));
+        assert!(b.pending());
+        for n in ["a", "b", "c"] {
+            b.apply(result(n, Health::Failing), t0());
+        }
+        assert!(!b.pending());
     }
 
     #[test]
