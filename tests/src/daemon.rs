@@ -5,6 +5,8 @@ use crate::lab::Host;
 use havip_proto::v1::event_service_client::EventServiceClient;
 use havip_proto::v1::history_service_client::HistoryServiceClient;
 use havip_proto::v1::instance_service_client::InstanceServiceClient;
+use havip_proto::v1::maintenance_service_client::MaintenanceServiceClient;
+use havip_proto::v1::sync_group_service_client::SyncGroupServiceClient;
 use hyper_util::rt::TokioIo;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -181,6 +183,14 @@ impl Daemon {
 
     pub async fn history(&self) -> HistoryServiceClient<Channel> {
         HistoryServiceClient::new(self.channel().await)
+    }
+
+    pub async fn maintenance(&self) -> MaintenanceServiceClient<Channel> {
+        MaintenanceServiceClient::new(self.channel().await)
+    }
+
+    pub async fn sync_groups(&self) -> SyncGroupServiceClient<Channel> {
+        SyncGroupServiceClient::new(self.channel().await)
     }
 }
 

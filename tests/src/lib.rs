@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod checks;
 pub mod daemon;
 pub mod keepalived;
 pub mod lab;
