@@ -484,3 +484,62 @@ async fn trackers_change_live() {
     assert!(codes.iter().any(|c| c == "tracker_failed"), "{codes:?}");
     assert!(codes.iter().any(|c| c == "trackers_recovered"), "{codes:?}");
 }
+
+/// A user with supplementary groups, from the group database, or nobody.
+fn user_with_groups() -> String {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    groups
+        .lines()
+        .filter_map(|l| l.split(':').nth(3))
+        .flat_map(|members| members.split(','))
+        .find(|u| {
+            !u.is_empty()
+                && std::process::Command::new("id")
+                    .arg(u)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        })
+        .map_or_else(|| "nobody".to_owned(), str::to_owned)
+}
+
+fn id_of(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("id")
+        .args(args)
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+/// A script with a user runs as that user, with that user's groups (primary and
+/// supplementary), not root's.
+#[tokio::test]
+async fn a_script_runs_as_its_user_with_the_users_groups() {
+    if !netns_available() {
+        return;
+    }
+    let user = user_with_groups();
+    let dir = ScriptDir::new("user");
+    let who = dir.script("who", "echo \"$(id -u) / $(id -G)\"");
+    let mut t = script_tracker("who", &who, -1, 500, 500);
+    if let Some(v1::tracker::Check::Script(s)) = t.check.as_mut() {
+        s.user = user.clone();
+    }
+    let p = pair("tuser", vec![t]).await;
+    wait_until("the script's first run", SETTLE, &p.da, || async {
+        p.tracker("who").await.detail.starts_with("exit status 0")
+    })
+    .await;
+    let detail = p.tracker("who").await.detail;
+    let output = detail.strip_prefix("exit status 0: ").unwrap();
+    let (uid, groups) = output.split_once(" / ").unwrap();
+    assert_eq!(vec![uid.to_owned()], id_of(&["-u", &user]), "{detail}");
+    let mut groups: Vec<String> = groups.split_whitespace().map(str::to_owned).collect();
+    groups.sort();
+    assert_eq!(groups, id_of(&["-G", &user]), "{user}: {detail}");
+    assert!(p.tracker("who").await.healthy);
+}
