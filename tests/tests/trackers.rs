@@ -457,11 +457,24 @@ async fn trackers_change_live() {
         return;
     }
     let p = pair("tlive", vec![]).await;
-    p.a.exec(&["ip", "link", "set", "trk0", "down"]);
     p.a_serves().await;
 
-    // Added, failing, weight 0: FAULT.
+    // Added while healthy: not even a blip on the running master.
+    let before = transitions(&p.da, "vip").await.len();
     set_trackers(&p.da, vec![interface_tracker("uplink", "trk0", 0)]).await;
+    wait_until("the new tracker's first result", SETTLE, &p.da, || async {
+        trackers(&p.da, "vip")
+            .await
+            .first()
+            .is_some_and(|t| t.healthy)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(transitions(&p.da, "vip").await.len(), before);
+    assert_eq!(state(&p.da, "vip").await, State::Master);
+
+    // Failing with weight 0: FAULT.
+    p.a.exec(&["ip", "link", "set", "trk0", "down"]);
     p.b_serves(State::Fault).await;
     // Retuned to a weight: out of FAULT, at 90, below b.
     set_trackers(&p.da, vec![interface_tracker("uplink", "trk0", -60)]).await;

@@ -13,7 +13,7 @@ use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
 use crate::net::socket::{AdvertSocket, Received};
 use crate::trackers::TrackerResult;
-use crate::trackers::book::{Applied, TrackerBook};
+use crate::trackers::book::{self, Applied, TrackerBook};
 use havip_proto::v1;
 use havip_vrrp::packet::{
     self, AdvertFields, DecodeContext, EncodeContext, check_ttl, decode, peek_vrid,
@@ -36,11 +36,6 @@ use tracing::{debug, error, info, warn};
 /// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
 /// interface cannot starve adverts.
 const RECV_BATCH: usize = 256;
-/// How long a starting instance waits in INIT for the first result of each of its trackers
-/// (interfaces and files answer in milliseconds, a script within its first run). Without
-/// it an instance would pass through FAULT ("no result yet") at every start; after it,
-/// a tracker still without a result counts as failing.
-const TRACKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Room for the largest VRRP packet with its IPv4 header.
 const RECV_BUFFER: usize = crate::net::socket::RECV_BUF_LEN;
 
@@ -181,8 +176,6 @@ pub(super) struct DataPlane {
     /// `carry_out`, so a change that causes changes is handled in order, without recursion.
     sync_pending: Vec<(InstanceId, State)>,
     syncing: bool,
-    /// Tells the grace periods of starts apart (see [`TRACKER_GRACE`]).
-    next_start: u64,
 }
 
 impl DataPlane {
@@ -203,7 +196,6 @@ impl DataPlane {
             sync: SyncGroups::default(),
             sync_pending: Vec::new(),
             syncing: false,
-            next_start: 1,
         }
     }
 
@@ -247,7 +239,7 @@ impl DataPlane {
             warn!(instance = %plan.name, "start of an instance that is already running ignored");
             return;
         }
-        self.configure_book(&plan);
+        self.configure_book(shared, &plan);
         let Some(iface) = plan.iface.clone() else {
             return self.wait_for_interface(plan);
         };
@@ -359,40 +351,40 @@ impl DataPlane {
         self.apply_trackers(id);
         self.apply_override(id);
         self.apply_hold(id);
-        if self.books.get(&id).is_some_and(TrackerBook::pending) {
-            // Wait in INIT for the trackers' first word, for a while.
-            let token = self.next_start;
-            self.next_start += 1;
+        if self
+            .books
+            .get(&id)
+            .is_some_and(|b| b.in_grace(Instant::now()))
+        {
+            // Wait in INIT for the trackers' first word (or the end of their grace, which
+            // configure_book set a timer for), so the start does not pass through FAULT.
             if let Some(inst) = self.instances.get_mut(&id) {
-                inst.awaiting_trackers = Some(token);
+                inst.awaiting_trackers = true;
             }
-            let shared = shared.clone();
-            tokio::task::spawn_local(async move {
-                tokio::time::sleep(TRACKER_GRACE).await;
-                shared.borrow_mut().end_tracker_wait(id, Some(token));
-            });
             return;
         }
         self.feed(id, Input::Startup);
     }
 
-    /// Start an instance that waited for its trackers: all of them answered (`token`
-    /// `None`), or the grace period of that start (`token`) ended.
-    fn end_tracker_wait(&mut self, id: InstanceId, token: Option<u64>) {
-        let Some(inst) = self.instances.get_mut(&id) else {
+    /// Start an instance that waited for its trackers, once none is in its grace any more
+    /// (all answered, or the grace ended).
+    fn end_tracker_wait(&mut self, id: InstanceId) {
+        let waiting = self.instances.get(&id).is_some_and(|i| i.awaiting_trackers);
+        let in_grace = self
+            .books
+            .get(&id)
+            .is_some_and(|b| b.in_grace(Instant::now()));
+        if !waiting || in_grace {
             return;
-        };
-        match (inst.awaiting_trackers, token) {
-            (Some(waiting), Some(t)) if waiting != t => return,
-            (None, _) => return,
-            _ => {}
         }
-        inst.awaiting_trackers = None;
+        if let Some(inst) = self.instances.get_mut(&id) {
+            inst.awaiting_trackers = false;
+        }
         self.feed(id, Input::Startup);
     }
 
     fn update(&mut self, shared: &Shared, plan: InstancePlan) {
-        self.configure_book(&plan);
+        self.configure_book(shared, &plan);
         let Some(inst) = self.instances.get(&plan.id) else {
             return self.start(shared, plan);
         };
@@ -992,11 +984,23 @@ impl DataPlane {
         }
     }
 
-    fn configure_book(&mut self, plan: &InstancePlan) {
-        self.books
-            .entry(plan.id)
-            .or_default()
-            .configure(&plan.spec.trackers, SystemTime::now());
+    fn configure_book(&mut self, shared: &Shared, plan: &InstancePlan) {
+        let book = self.books.entry(plan.id).or_default();
+        book.configure(&plan.spec.trackers, SystemTime::now(), Instant::now());
+        if book.in_grace(Instant::now()) {
+            // A tracker that stays silent counts as failing once its grace is over.
+            let (shared, id) = (shared.clone(), plan.id);
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(book::GRACE).await;
+                shared.borrow_mut().grace_over(id);
+            });
+        }
+    }
+
+    fn grace_over(&mut self, id: InstanceId) {
+        self.apply_trackers(id);
+        self.publish_trackers(id);
+        self.end_tracker_wait(id);
     }
 
     fn on_tracker_result(&mut self, id: InstanceId, result: TrackerResult) {
@@ -1004,7 +1008,7 @@ impl DataPlane {
             // The instance was deleted meanwhile.
             return;
         };
-        let change = match book.apply(result, SystemTime::now()) {
+        let change = match book.apply(result, SystemTime::now(), Instant::now()) {
             Applied::Unknown => return,
             Applied::Quiet => {
                 self.publish_trackers(id);
@@ -1040,9 +1044,7 @@ impl DataPlane {
         );
         self.apply_faults(id);
         self.publish_trackers(id);
-        if !self.books.get(&id).is_some_and(TrackerBook::pending) {
-            self.end_tracker_wait(id, None);
-        }
+        self.end_tracker_wait(id);
     }
 
     /// Tell the engine what changed in the trackers' verdict.
@@ -1052,7 +1054,7 @@ impl DataPlane {
     }
 
     fn apply_weight(&mut self, id: InstanceId) {
-        let weight = self.books.get(&id).map_or(0, TrackerBook::weight);
+        let weight = self.books.get(&id).map_or(0, |b| b.weight(Instant::now()));
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -1066,7 +1068,7 @@ impl DataPlane {
         let faults = self
             .books
             .get(&id)
-            .map(TrackerBook::faults)
+            .map(|b| b.faults(Instant::now()))
             .unwrap_or_default();
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
@@ -1095,7 +1097,7 @@ impl DataPlane {
 
     fn publish_trackers(&self, id: InstanceId) {
         if let (Some(inst), Some(book)) = (self.instances.get(&id), self.books.get(&id)) {
-            let views = book.views();
+            let views = book.views(Instant::now());
             inst.live.update(|s| s.trackers = views);
         }
     }

@@ -52,9 +52,8 @@ pub(super) struct RunningInstance {
     /// What the engine was told about trackers, the override and the sync group, so only
     /// changes are fed (a new engine starts from nothing and is told everything).
     pub fed: Fed,
-    /// Set while the instance waits in INIT for its trackers' first results: the token of
-    /// that wait.
-    pub awaiting_trackers: Option<u64>,
+    /// Set while the instance waits in INIT for its trackers' first results.
+    pub awaiting_trackers: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,7 +115,7 @@ impl RunningInstance {
             scheduled: None,
             last_status: None,
             fed: Fed::default(),
-            awaiting_trackers: None,
+            awaiting_trackers: false,
         }
     }
 

@@ -60,8 +60,8 @@ impl TrackerSpec {
 }
 
 impl Check {
-    /// Whether two checks look at the same thing (timing aside): a retuned tracker keeps
-    /// its state, a retargeted one starts again from "no result yet".
+    /// Whether two checks look at the same thing (timing aside): the tracker service keeps
+    /// a retuned tracker's rise/fall state, and measures a retargeted one afresh.
     pub fn same_target(&self, other: &Check) -> bool {
         match (self, other) {
             (Check::Interface { interface: a }, Check::Interface { interface: b }) => a == b,

@@ -5,7 +5,13 @@
 use crate::spec::TrackerSpec;
 use havip_vrrp::TrackerId;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a new tracker has to give its first result before its silence counts as
+/// failing. Interfaces and files answer in milliseconds, reports at once, a script with its
+/// first run. Until then it counts for nothing either way: a starting instance waits in INIT
+/// for it, and a tracker added to a running instance does not flap it through FAULT.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// What a tracker last found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +71,10 @@ pub const PENDING: &str = "no result yet";
 struct Entry {
     id: TrackerId,
     spec: TrackerSpec,
-    /// `None` until the first result: counted as failing, so an instance never claims
-    /// mastership before its checks have spoken.
+    /// `None` until the first result: nothing during the [`GRACE`] after `added`, failing
+    /// after it, so an instance never claims mastership before its checks have spoken.
     health: Option<Health>,
+    added: Instant,
     detail: String,
     since: SystemTime,
     timeouts: u64,
@@ -83,9 +90,14 @@ struct Effect {
 }
 
 impl Entry {
-    fn effect(&self) -> Effect {
+    fn effect(&self, now: Instant) -> Effect {
         let w = i64::from(self.spec.weight);
         match self.health {
+            None if now < self.added + GRACE => Effect {
+                fault: false,
+                delta: 0,
+                healthy: false,
+            },
             // keepalived's track_file: the value times the weight; with weight 0 any
             // value but 0 is a fault.
             Some(Health::Value(v)) if self.spec.is_file() => {
@@ -126,24 +138,28 @@ pub struct TrackerBook {
 }
 
 impl TrackerBook {
-    /// Take a new tracker list. A tracker that keeps its name and target keeps its state (a
-    /// new weight or interval applies at once, without a flap); a new or retargeted one
-    /// starts from "no result yet".
-    pub fn configure(&mut self, specs: &[TrackerSpec], now: SystemTime) {
+    /// Take a new tracker list. A tracker that keeps its name keeps its state until its
+    /// next result (a new weight applies at once; a new target or timing reports soon),
+    /// so a live change never flaps the instance; a new one starts from "no result yet".
+    pub fn configure(&mut self, specs: &[TrackerSpec], wall: SystemTime, now: Instant) {
         let mut old = std::mem::take(&mut self.entries);
         for spec in specs {
-            let kept = old.iter().position(|e| e.spec.name == spec.name);
-            let entry = match kept.map(|i| old.swap_remove(i)) {
-                Some(e) if e.spec.check.same_target(&spec.check) => Entry {
+            let kept = old
+                .iter()
+                .position(|e| e.spec.name == spec.name)
+                .map(|i| old.swap_remove(i));
+            let entry = match kept {
+                Some(e) => Entry {
                     spec: spec.clone(),
                     ..e
                 },
-                previous => Entry {
-                    id: previous.map_or_else(|| self.new_id(), |e| e.id),
+                None => Entry {
+                    id: self.new_id(),
                     spec: spec.clone(),
                     health: None,
+                    added: now,
                     detail: PENDING.to_owned(),
-                    since: now,
+                    since: wall,
                     timeouts: 0,
                 },
             };
@@ -166,8 +182,15 @@ impl TrackerBook {
         self.entries.iter().any(|e| e.health.is_none())
     }
 
+    /// Whether a tracker has not given its first result and is still within its grace.
+    pub fn in_grace(&self, now: Instant) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.health.is_none() && now < e.added + GRACE)
+    }
+
     /// Record a result.
-    pub fn apply(&mut self, result: TrackerResult, now: SystemTime) -> Applied {
+    pub fn apply(&mut self, result: TrackerResult, wall: SystemTime, now: Instant) -> Applied {
         let Some(entry) = self
             .entries
             .iter_mut()
@@ -176,13 +199,13 @@ impl TrackerBook {
             return Applied::Unknown;
         };
         let first = entry.health.is_none();
-        let before = entry.effect();
+        let before = entry.effect(now);
         entry.health = Some(result.health);
         entry.detail = result.detail;
         entry.timeouts = result.timeouts;
-        let after = entry.effect();
+        let after = entry.effect(now);
         if first || before.healthy != after.healthy {
-            entry.since = now;
+            entry.since = wall;
         }
         if first || before != after {
             Applied::Notable(Change {
@@ -197,11 +220,11 @@ impl TrackerBook {
     }
 
     /// The trackers that hold the instance in FAULT, sorted.
-    pub fn faults(&self) -> Vec<TrackerId> {
+    pub fn faults(&self, now: Instant) -> Vec<TrackerId> {
         let mut ids: Vec<TrackerId> = self
             .entries
             .iter()
-            .filter(|e| e.effect().fault)
+            .filter(|e| e.effect(now).fault)
             .map(|e| e.id)
             .collect();
         ids.sort_unstable();
@@ -209,8 +232,8 @@ impl TrackerBook {
     }
 
     /// The sum of the trackers' contributions to the priority.
-    pub fn weight(&self) -> i32 {
-        clamp(self.entries.iter().map(|e| e.effect().delta).sum())
+    pub fn weight(&self, now: Instant) -> i32 {
+        clamp(self.entries.iter().map(|e| e.effect(now).delta).sum())
     }
 
     /// "tracker haproxy failed (exit status 1: connection refused)": a transition's reason
@@ -224,11 +247,11 @@ impl TrackerBook {
         })
     }
 
-    pub fn views(&self) -> Vec<TrackerView> {
+    pub fn views(&self, now: Instant) -> Vec<TrackerView> {
         self.entries
             .iter()
             .map(|e| {
-                let effect = e.effect();
+                let effect = e.effect(now);
                 TrackerView {
                     name: e.spec.name.clone(),
                     healthy: effect.healthy,
@@ -253,7 +276,6 @@ mod tests {
     use super::*;
     use crate::spec::{Check, ScriptCheck};
     use std::path::PathBuf;
-    use std::time::Duration;
 
     fn tracker(name: &str, weight: i32, check: Check) -> TrackerSpec {
         TrackerSpec {
@@ -297,88 +319,104 @@ mod tests {
     }
 
     #[test]
-    fn before_the_first_result_trackers_count_as_failing() {
+    fn without_a_result_trackers_count_for_nothing_in_their_grace_then_as_failing() {
         let mut b = TrackerBook::default();
-        b.configure(&[iface("a", 0), iface("b", -20), iface("c", 30)], t0());
-        assert_eq!(b.faults().len(), 1, "weight 0 pending: FAULT");
+        let start = Instant::now();
+        b.configure(
+            &[iface("a", 0), iface("b", -20), iface("c", 30)],
+            t0(),
+            start,
+        );
+        assert!(b.pending() && b.in_grace(start));
+        assert_eq!((b.faults(start).len(), b.weight(start)), (0, 0));
+        let after = start + GRACE;
+        assert!(!b.in_grace(after));
+        assert_eq!(b.faults(after).len(), 1, "weight 0 silent: FAULT");
         assert_eq!(
-            b.weight(),
+            b.weight(after),
             -20,
             "negative weight applies, positive does not"
         );
-        assert!(b.views().iter().all(|v| !v.healthy && v.detail == PENDING));
-        assert!(b.pending());
+        assert!(
+            b.views(after)
+                .iter()
+                .all(|v| !v.healthy && v.detail == PENDING)
+        );
         for n in ["a", "b", "c"] {
-            b.apply(result(n, Health::Failing), t0());
+            b.apply(result(n, Health::Failing), t0(), start);
         }
-        assert!(!b.pending());
+        assert!(!b.pending() && !b.in_grace(start));
     }
 
     #[test]
     fn keepalived_weights() {
         let mut b = TrackerBook::default();
+        let now = Instant::now();
         b.configure(
             &[iface("neg", -20), iface("pos", 30), iface("zero", 0)],
             t0(),
+            now,
         );
         for n in ["neg", "pos", "zero"] {
-            b.apply(result(n, Health::Healthy), t0());
+            b.apply(result(n, Health::Healthy), t0(), now);
         }
-        assert_eq!((b.faults().len(), b.weight()), (0, 30));
-        b.apply(result("neg", Health::Failing), t0());
-        assert_eq!(b.weight(), 10);
-        b.apply(result("pos", Health::Failing), t0());
-        assert_eq!(b.weight(), -20);
-        b.apply(result("zero", Health::Failing), t0());
-        assert_eq!(b.faults().len(), 1);
+        assert_eq!((b.faults(now).len(), b.weight(now)), (0, 30));
+        b.apply(result("neg", Health::Failing), t0(), now);
+        assert_eq!(b.weight(now), 10);
+        b.apply(result("pos", Health::Failing), t0(), now);
+        assert_eq!(b.weight(now), -20);
+        b.apply(result("zero", Health::Failing), t0(), now);
+        assert_eq!(b.faults(now).len(), 1);
     }
 
     #[test]
     fn file_values_are_multiplied_by_the_weight_and_weight_0_means_fault_if_nonzero() {
         let mut b = TrackerBook::default();
-        b.configure(&[file("f", 5), file("g", 0)], t0());
-        b.apply(result("f", Health::Value(-3)), t0());
-        b.apply(result("g", Health::Value(0)), t0());
-        assert_eq!((b.faults().len(), b.weight()), (0, -15));
-        b.apply(result("g", Health::Value(2)), t0());
-        assert_eq!(b.faults().len(), 1);
+        let now = Instant::now();
+        b.configure(&[file("f", 5), file("g", 0)], t0(), now);
+        b.apply(result("f", Health::Value(-3)), t0(), now);
+        b.apply(result("g", Health::Value(0)), t0(), now);
+        assert_eq!((b.faults(now).len(), b.weight(now)), (0, -15));
+        b.apply(result("g", Health::Value(2)), t0(), now);
+        assert_eq!(b.faults(now).len(), 1);
         // Unreadable: failing; weight 5 is positive, so it adds nothing.
-        b.apply(result("f", Health::Failing), t0());
-        assert_eq!(b.weight(), 0);
+        b.apply(result("f", Health::Failing), t0(), now);
+        assert_eq!(b.weight(now), 0);
     }
 
     #[test]
     fn changes_are_notable_only_when_health_or_contribution_moves() {
         let mut b = TrackerBook::default();
-        b.configure(&[iface("a", -10), file("f", 2)], t0());
+        let now = Instant::now();
+        b.configure(&[iface("a", -10), file("f", 2)], t0(), now);
         assert!(
             matches!(
-                b.apply(result("a", Health::Failing), t0()),
+                b.apply(result("a", Health::Failing), t0(), now),
                 Applied::Notable(_)
             ),
             "the first result always is"
         );
         let mut again = result("a", Health::Failing);
         again.detail = "other words".into();
-        assert_eq!(b.apply(again, t0()), Applied::Quiet);
-        let Applied::Notable(c) = b.apply(result("a", Health::Healthy), t0()) else {
+        assert_eq!(b.apply(again, t0(), now), Applied::Quiet);
+        let Applied::Notable(c) = b.apply(result("a", Health::Healthy), t0(), now) else {
             panic!("recovery is notable");
         };
         assert!(c.healthy);
         assert_eq!(c.priority_change, 0);
-        b.apply(result("f", Health::Value(1)), t0());
-        let Applied::Notable(c) = b.apply(result("f", Health::Value(4)), t0()) else {
+        b.apply(result("f", Health::Value(1)), t0(), now);
+        let Applied::Notable(c) = b.apply(result("f", Health::Value(4)), t0(), now) else {
             panic!("a new value is notable");
         };
         assert_eq!(c.priority_change, 8);
         assert_eq!(
-            b.apply(result("gone", Health::Healthy), t0()),
+            b.apply(result("gone", Health::Healthy), t0(), now),
             Applied::Unknown
         );
     }
 
     #[test]
-    fn reconfiguring_keeps_the_state_of_retuned_trackers_and_their_ids() {
+    fn reconfiguring_keeps_state_and_ids_and_new_trackers_do_not_flap() {
         let mut b = TrackerBook::default();
         let script = |interval_ms: u64, path: &str| {
             Check::Script(ScriptCheck {
@@ -391,34 +429,44 @@ mod tests {
                 fall: 1,
             })
         };
+        let now = Instant::now();
         b.configure(
             &[tracker("s", 0, script(1000, "/bin/a")), iface("i", -5)],
             t0(),
+            now,
         );
-        b.apply(result("s", Health::Failing), t0());
-        b.apply(result("i", Health::Healthy), t0());
-        let fault = b.faults();
-        let later = t0() + Duration::from_secs(5);
+        b.apply(result("s", Health::Failing), t0(), now);
+        b.apply(result("i", Health::Healthy), t0(), now);
+        let fault = b.faults(now);
+        assert_eq!(fault.len(), 1);
+        let wall = t0() + Duration::from_secs(5);
         // New interval and weight: same state, same id.
         b.configure(
             &[tracker("s", 0, script(500, "/bin/a")), iface("i", -9)],
-            later,
+            wall,
+            now,
         );
-        assert_eq!(b.faults(), fault);
-        assert_eq!(b.views()[0].since, t0());
-        // New path: back to "no result yet" (still a fault, with weight 0), same id.
-        b.configure(&[tracker("s", 0, script(500, "/bin/b"))], later);
-        assert_eq!(b.faults(), fault);
-        assert_eq!(b.views()[0].detail, PENDING);
-        assert_eq!(b.views().len(), 1, "i was removed");
-        assert_eq!(b.weight(), 0);
+        assert_eq!(b.faults(now), fault);
+        assert_eq!(b.views(now)[0].since, t0());
+        // New path: the state stays until the new target's first result (no flap).
+        b.configure(&[tracker("s", 0, script(500, "/bin/b"))], wall, now);
+        assert_eq!(b.faults(now), fault);
+        assert_eq!(b.views(now).len(), 1, "i was removed");
+        assert_eq!(b.weight(now), 0);
+        // A new tracker on a running instance counts for nothing until it answers.
+        b.configure(
+            &[tracker("s", 0, script(500, "/bin/b")), iface("new", 0)],
+            wall,
+            now,
+        );
+        assert_eq!(b.faults(now), fault);
     }
 
     #[test]
     fn failures_are_worded_by_name_and_detail() {
         let mut b = TrackerBook::default();
-        b.configure(&[iface("haproxy", 0)], t0());
-        let id = b.faults()[0];
+        let now = Instant::now();
+        b.configure(&[iface("haproxy", 0)], t0(), now);
         b.apply(
             TrackerResult {
                 tracker: Arc::from("haproxy"),
@@ -427,7 +475,9 @@ mod tests {
                 timeouts: 0,
             },
             t0(),
+            now,
         );
+        let id = b.faults(now)[0];
         assert_eq!(
             b.failure(id).as_deref(),
             Some("tracker haproxy failed (exit status 1: connection refused)")
