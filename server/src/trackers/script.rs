@@ -72,6 +72,28 @@ fn prepare(check: &ScriptCheck) -> Result<Launch, String> {
     }
 }
 
+/// Kills a script's whole process group if the run is abandoned (the tracker was removed
+/// or retuned mid-run, or havipd is stopping): dropping the child alone would leave what
+/// the script started behind.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    /// The run ended normally: whatever the script left running in the background is its
+    /// own business.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.take() {
+            // Already gone is fine: nothing left to kill.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
 /// Run the script once.
 pub(super) async fn run_once(check: &ScriptCheck, ctx: &Context) -> Outcome {
     let prepared = {
@@ -110,11 +132,13 @@ pub(super) async fn run_once(check: &ScriptCheck, ctx: &Context) -> Outcome {
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
+    let mut guard = GroupGuard(group);
     let stdout = child.stdout.take().map(|s| tokio::spawn(capture(s)));
     let stderr = child.stderr.take().map(|s| tokio::spawn(capture(s)));
     let waited = tokio::time::timeout(check.timeout, child.wait()).await;
     match waited {
         Ok(Ok(status)) => {
+            guard.disarm();
             let output = join_output(stdout, stderr).await;
             Outcome {
                 ok: status.success(),
@@ -124,10 +148,8 @@ pub(super) async fn run_once(check: &ScriptCheck, ctx: &Context) -> Outcome {
         }
         Ok(Err(e)) => Outcome::failed(format!("cannot wait for {}: {e}", check.path.display())),
         Err(_) => {
-            if let Some(group) = group {
-                // The group may be gone already; then there is nothing left to kill.
-                let _ = killpg(group, Signal::SIGKILL);
-            }
+            // The whole group, now (the guard would only when the run is dropped).
+            drop(guard);
             let _ = child.kill().await;
             let output = join_output(stdout, stderr).await;
             let mut detail = format!(
@@ -303,9 +325,44 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // The background sleep was in the script's process group: it is gone too (or a
-        // zombie waiting for whoever inherited it to reap it).
-        let mut gone = false;
+        // The background sleep was in the script's process group: it is gone too.
+        assert!(
+            gone(pid).await,
+            "the script's child {pid} survived the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_run_kills_the_script_and_its_children() {
+        if !root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("child-pid");
+        let p = script(
+            d.path(),
+            &format!("sleep 1000 &\necho $! > {}\nwait", marker.display()),
+        );
+        let check = check(&p, 60_000);
+        let run = tokio::spawn(async move { run_once(&check, &ctx()).await });
+        for _ in 0..250 {
+            if std::fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n')) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        run.abort();
+        let _ = run.await;
+        let pid: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(gone(pid).await, "the script's child {pid} survived");
+    }
+
+    /// Whether a process ended (or is a zombie waiting for whoever inherited it).
+    async fn gone(pid: i32) -> bool {
         for _ in 0..100 {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let state = stat
@@ -313,12 +370,11 @@ mod tests {
                 .next()
                 .and_then(|r| r.split_whitespace().next());
             if stat.is_empty() || state == Some("Z") {
-                gone = true;
-                break;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(gone, "the script's child {pid} survived the timeout");
+        false
     }
 
     #[tokio::test]
