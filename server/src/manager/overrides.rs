@@ -51,7 +51,12 @@ impl Manager {
             {
                 Ok(_) => info!(instance = %name, "priority override expired and was cleared"),
                 Err(e) => {
-                    warn!(instance = %name, error = %e, "cannot clear an expired priority override; trying again shortly");
+                    if let Some(suppressed) = self
+                        .warnings
+                        .check("override_expiry", std::time::Instant::now())
+                    {
+                        warn!(instance = %name, error = %e, suppressed, "cannot clear an expired priority override; trying again shortly");
+                    }
                     self.expiry_retry =
                         Some(tokio::time::Instant::now() + super::task::EXPIRY_RETRY);
                 }

@@ -56,6 +56,9 @@ pub struct Manager {
     /// Whether the restored instances were handed to the data plane (changes made while
     /// restoring only change what will be started).
     pub(super) started: bool,
+    /// Keeps a failure that repeats (an override that cannot be cleared while the
+    /// database fails) to one log line per window.
+    pub(super) warnings: crate::logging::RateLimiter<&'static str>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -90,6 +93,7 @@ impl Manager {
             next_id: 1,
             expiry_retry: None,
             started: false,
+            warnings: crate::logging::RateLimiter::new(crate::logging::DEFAULT_WINDOW),
         };
         let mut plans = Vec::new();
         for s in stored {
