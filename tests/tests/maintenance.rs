@@ -131,6 +131,24 @@ async fn demote_and_promote_move_the_vip_and_are_in_the_history() {
     assert_eq!(last.actor, "uid:0");
     assert_eq!(last.kind, v1::ChangeKind::Update as i32);
 
+    // Re-applying the whole spec without the override (apply -f) does not lift it.
+    let mut spec = instance(&p.da, "vip").await.spec.unwrap();
+    spec.priority_override = None;
+    spec.description = "re-applied".into();
+    let updated =
+        p.da.instances()
+            .await
+            .update_instance(v1::UpdateInstanceRequest {
+                name: "vip".into(),
+                spec: Some(spec),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+    assert_eq!(updated.changed_fields, ["description"]);
+    assert_eq!(status(&p.da, "vip").await.effective_priority, 1);
+
     clear(&p.da, "upgrade done").await;
     p.serves(true).await;
     assert_eq!(status(&p.da, "vip").await.effective_priority, 150);

@@ -53,7 +53,10 @@ fn canonical(path: &str) -> String {
 /// The spec after applying `patch`'s values for the fields in `mask` to `current`. An empty
 /// mask replaces the whole spec. A patch that carries a redacted password (as returned by
 /// GetInstance: empty, `password_set`) keeps the stored one, so a spec read back and applied
-/// again does not lose its password.
+/// again does not lose its password. A whole-spec replacement without a priority override
+/// keeps the current one: an override is an operator's demote or promote, and re-applying
+/// a config file (`apply -f`, run by config management) must not lift it behind their back;
+/// ClearOverride, or a mask naming `priority_override`, does.
 pub fn apply_mask(
     current: &InstanceSpec,
     patch: InstanceSpec,
@@ -63,6 +66,7 @@ pub fn apply_mask(
         .auth
         .as_ref()
         .is_some_and(|a| a.password.is_empty() && a.password_set);
+    let keep_override = mask.is_empty() && patch.priority_override.is_none();
     let mut next = if mask.is_empty() {
         patch
     } else {
@@ -85,6 +89,10 @@ pub fn apply_mask(
     if keep_password && let (Some(auth), Some(stored)) = (next.auth.as_mut(), current.auth.as_ref())
     {
         auth.password.clone_from(&stored.password);
+    }
+    if keep_override {
+        next.priority_override
+            .clone_from(&current.priority_override);
     }
     Ok(next)
 }

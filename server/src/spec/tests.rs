@@ -677,6 +677,32 @@ mod trackers {
     }
 
     #[test]
+    fn a_whole_spec_replacement_keeps_the_override_unless_it_names_one() {
+        let demoted = with(|s| {
+            s.priority_override = Some(PriorityOverride {
+                priority: 1,
+                expires: None,
+                reason: "maintenance".into(),
+            })
+        });
+        // apply -f of a file without the override: still demoted.
+        let next = apply_mask(&demoted, with(|s| s.priority = Some(120)), &[]).unwrap();
+        assert_eq!(next.priority_override, demoted.priority_override);
+        assert_eq!(changed_fields(&demoted, &next), ["priority"]);
+        // A spec that carries one replaces it; a mask naming the field clears it.
+        let promoted = with(|s| {
+            s.priority_override = Some(PriorityOverride {
+                priority: 254,
+                ..Default::default()
+            })
+        });
+        let next = apply_mask(&demoted, promoted.clone(), &[]).unwrap();
+        assert_eq!(next.priority_override, promoted.priority_override);
+        let next = apply_mask(&demoted, good(), &["priority_override".into()]).unwrap();
+        assert_eq!(next.priority_override, None);
+    }
+
+    #[test]
     fn trackers_and_the_override_are_maskable_and_diffed() {
         let current = good();
         let patch = with_trackers(vec![tracker("a", -10, iface("eth1"))]);
