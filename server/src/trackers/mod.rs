@@ -17,6 +17,7 @@ pub mod book;
 mod file;
 mod interface;
 mod report;
+mod risefall;
 mod runas;
 mod script;
 pub mod security;

@@ -6,6 +6,7 @@ use super::book::{Health, TrackerResult};
 use super::file;
 use super::interface::Links;
 use super::report::Reports;
+use super::risefall::RiseFall;
 use super::script::{self, Context, Outcome};
 use crate::error::Error;
 use crate::net::link::LinkEvent;
@@ -153,6 +154,16 @@ impl TrackerService {
     }
 }
 
+/// Whether a tracker follows the interface `name`.
+fn follows_interface(name: &str) -> impl Fn(&Check) -> bool + '_ {
+    move |c| matches!(c, Check::Interface { interface } if interface == name)
+}
+
+/// Whether a tracker follows the health report `check`.
+fn follows_report(check: &str) -> impl Fn(&Check) -> bool + '_ {
+    move |c| matches!(c, Check::Report { check: followed } if followed == check)
+}
+
 fn gone() -> Error {
     Error::Unavailable("havipd is shutting down; retry once it is back".into())
 }
@@ -164,10 +175,8 @@ struct Tracked {
     /// The probe task measuring it (scripts and files); its results carry `probe`.
     probe: u64,
     task: Option<JoinHandle<()>>,
-    /// Scripts: the health after rise/fall; `None` before the first result.
-    healthy: Option<bool>,
-    /// Scripts: consecutive results that disagree with `healthy`.
-    streak: u32,
+    /// Scripts: the health after rise/fall.
+    rise_fall: RiseFall,
     timeouts: u64,
     /// What the data plane has, so unchanged results are not sent again.
     last_sent: Option<TrackerResult>,
@@ -231,9 +240,7 @@ impl Service {
             }
             Msg::Link(event) => {
                 for name in self.links.event(&event) {
-                    self.refresh_where(
-                        |c| matches!(c, Check::Interface { interface } if *interface == name),
-                    );
+                    self.refresh_where(follows_interface(&name));
                 }
             }
             Msg::Report {
@@ -245,8 +252,7 @@ impl Service {
             } => {
                 self.reports
                     .record(&check, healthy, ttl, detail, Instant::now());
-                let followers =
-                    self.refresh_where(|c| matches!(c, Check::Report { check: c } if *c == check));
+                let followers = self.refresh_where(follows_report(&check));
                 let _ = reply.send(followers);
             }
             Msg::Ran { id, probe, outcome } => self.script_ran(id, probe, outcome),
@@ -265,15 +271,13 @@ impl Service {
                 match found {
                     Ok(found) => {
                         if self.links.looked_up(&name, epoch, found) {
-                            self.refresh_where(|c| matches!(c, Check::Interface { interface } if *interface == name));
+                            self.refresh_where(follows_interface(&name));
                         }
                     }
                     Err(e) => {
                         warn!(interface = %name, error = %e, "cannot look up a tracked interface; its trackers count as failing");
                         let detail = format!("cannot query interface {name}: {e}");
-                        for (id, i) in self.matching(
-                            |c| matches!(c, Check::Interface { interface } if *interface == name),
-                        ) {
+                        for (id, i) in self.matching(follows_interface(&name)) {
                             self.forward(id, i, Health::Failing, detail.clone());
                         }
                     }
@@ -310,8 +314,7 @@ impl Service {
                         spec,
                         probe: 0,
                         task: None,
-                        healthy: None,
-                        streak: 0,
+                        rise_fall: RiseFall::default(),
                         timeouts: 0,
                         last_sent: None,
                     };
@@ -434,7 +437,7 @@ impl Service {
         let lapsed = self.reports.lapsed(self.reports_checked, now);
         self.reports_checked = now;
         for check in lapsed {
-            self.refresh_where(|c| matches!(c, Check::Report { check: c } if *c == check));
+            self.refresh_where(follows_report(&check));
         }
     }
 
@@ -463,30 +466,10 @@ impl Service {
         if outcome.timed_out {
             t.timeouts += 1;
         }
+        let (healthy, progress) = t.rise_fall.observe(outcome.ok, check.rise, check.fall);
         let mut detail = outcome.detail;
-        match t.healthy {
-            // The first result counts at once.
-            None => t.healthy = Some(outcome.ok),
-            Some(h) if h == outcome.ok => t.streak = 0,
-            Some(_) => {
-                t.streak += 1;
-                let (needed, what, becoming) = if outcome.ok {
-                    (check.rise, "successes", "healthy")
-                } else {
-                    (check.fall, "failures", "failing")
-                };
-                if t.streak >= needed {
-                    t.healthy = Some(outcome.ok);
-                    t.streak = 0;
-                } else {
-                    detail.push_str(&format!(
-                        " ({} of {needed} {what} before {becoming})",
-                        t.streak
-                    ));
-                }
-            }
-        }
-        let health = if t.healthy == Some(true) {
+        detail.push_str(progress.as_deref().unwrap_or_default());
+        let health = if healthy {
             Health::Healthy
         } else {
             Health::Failing
