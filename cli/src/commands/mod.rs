@@ -2,7 +2,11 @@
 
 pub mod apply;
 pub mod history;
+pub mod import;
 pub mod instances;
+pub mod maintenance;
+pub mod sync_groups;
+pub mod trackers;
 pub mod watch;
 
 use std::future::Future;
@@ -56,5 +60,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Watch(args) => watch::run(&ctx, &args).await,
         Command::History(args) => history::run(&ctx, &args).await,
         Command::Apply(args) => apply::run(&ctx, &args).await,
+        Command::Demote(args) => {
+            maintenance::override_priority(&ctx, &args, maintenance::Direction::Demote).await
+        }
+        Command::Promote(args) => {
+            maintenance::override_priority(&ctx, &args, maintenance::Direction::Promote).await
+        }
+        Command::ClearOverride(args) => maintenance::clear_override(&ctx, &args).await,
+        Command::Disable(args) => maintenance::toggle(&ctx, &args, true).await,
+        Command::Enable(args) => maintenance::toggle(&ctx, &args, false).await,
+        Command::ReportHealth(args) => maintenance::report_health(&ctx, &args).await,
+        Command::SyncGroup(command) => sync_groups::run(&ctx, &command).await,
+        Command::ImportKeepalived(args) => import::run(&ctx, &args).await,
     }
 }

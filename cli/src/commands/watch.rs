@@ -82,6 +82,8 @@ fn event_kind(kind: EventKindArg) -> EventKind {
         EventKindArg::InstanceDeleted => EventKind::InstanceDeleted,
         EventKindArg::DaemonStarted => EventKind::DaemonStarted,
         EventKindArg::DaemonStopping => EventKind::DaemonStopping,
+        EventKindArg::EventsLost => EventKind::EventsLost,
+        EventKindArg::TrackerChanged => EventKind::TrackerChanged,
     }
 }
 

@@ -9,6 +9,7 @@ mod apply;
 mod fake;
 mod history;
 mod instances;
+mod maintenance;
 mod usage;
 mod watch;
 
