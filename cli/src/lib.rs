@@ -5,7 +5,9 @@ mod args;
 mod commands;
 mod connect;
 mod error;
+pub mod keepalived;
 mod output;
+mod words;
 
 use std::process::ExitCode;
 
