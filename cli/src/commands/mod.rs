@@ -1,7 +1,9 @@
 //! One module per group of subcommands; this one hands each command what it needs.
 
 pub mod apply;
+pub mod cursor;
 pub mod history;
+pub mod hook;
 pub mod import;
 pub mod instances;
 pub mod maintenance;

@@ -1,5 +1,7 @@
 //! watch: prints events as they come and survives dropped connections and daemon
 //! restarts by resuming after the last event printed, so nothing is lost or repeated.
+//! With --exec it runs a notify hook per state change, one at a time and in order; with
+//! --cursor-file it records each event once handled and resumes after it when restarted.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -10,6 +12,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use super::Ctx;
+use super::cursor::Cursor;
+use super::hook::{self, Hook};
 use crate::args::{EventKindArg, WatchArgs};
 use crate::error::CliError;
 use crate::output::format;
@@ -18,21 +22,36 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
+    let hook = args
+        .exec
+        .as_deref()
+        .map(|command| Hook::new(command, args.shell, args.exec_timeout))
+        .transpose()?;
+    let cursor = args.cursor_file.as_deref().map(Cursor::open).transpose()?;
+    let start = match &cursor {
+        Some(cursor) => cursor.read()?.or(args.since),
+        None => args.since,
+    };
     // A daemon that cannot be reached at all is a setup problem: say so at once instead
     // of retrying quietly.
     let mut client = EventServiceClient::new(ctx.connect().await?);
-    let mut position = Position::new(args.since);
+    let handler = Handler { hook, cursor };
+    let mut position = Position::new(start);
     let mut retry = FIRST_RETRY;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut stop = stop_signal();
     loop {
         let request = request(args, position.resume_after());
-        let ended = tokio::select! {
-            signal = &mut ctrl_c => return interrupted(signal),
-            ended = stream(ctx, &mut client, request, &mut position) => ended?,
-        };
-        let status = match ended {
-            Ended::Clean => return Ok(()),
+        let status = match stream(
+            ctx,
+            &mut client,
+            request,
+            &mut position,
+            &handler,
+            &mut stop,
+        )
+        .await?
+        {
+            Ended::Clean | Ended::Stopped => return Ok(()),
             Ended::Failed(status) => status,
         };
         if position.take_progress() {
@@ -54,16 +73,67 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
             position.describe()
         );
         tokio::select! {
-            signal = &mut ctrl_c => return interrupted(signal),
+            _ = stop.changed() => return Ok(()),
             () = tokio::time::sleep(retry) => {}
         }
         retry = (retry * 2).min(MAX_RETRY);
     }
 }
 
-/// Ctrl-C is how a watch is meant to end; only failing to listen for it is an error.
-fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
-    signal.map_err(|e| CliError::Failed(format!("cannot listen for Ctrl-C: {e}")))
+/// Turns true on Ctrl-C or SIGTERM, which is how a watch is meant to end. It is looked at
+/// only between events, so that a hook that is running finishes and is recorded first.
+fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| eprintln!("havipctl: cannot listen for SIGTERM: {e}"))
+            .ok();
+        let terminate = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let interrupt = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                eprintln!("havipctl: cannot listen for Ctrl-C: {e}");
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = terminate => {}
+            () = interrupt => {}
+        }
+        let _ = tx.send(true);
+        // Keeps the sender, so that receivers see the change rather than a closed channel.
+        std::future::pending::<()>().await;
+    });
+    rx
+}
+
+/// What happens to each event besides printing it.
+#[derive(Debug)]
+struct Handler {
+    hook: Option<Hook>,
+    cursor: Option<Cursor>,
+}
+
+impl Handler {
+    /// The hook (for a state change), then the cursor: an event counts as handled only
+    /// once its hook has exited.
+    async fn handle(&self, event: &Event) -> Result<(), CliError> {
+        if let Some(hook) = &self.hook
+            && hook::is_state_change(event)
+        {
+            hook.run(event).await?;
+        }
+        if let Some(cursor) = &self.cursor {
+            cursor.write(event.seq)?;
+        }
+        Ok(())
+    }
 }
 
 fn request(args: &WatchArgs, after_seq: Option<u64>) -> WatchEventsRequest {
@@ -90,6 +160,8 @@ fn event_kind(kind: EventKindArg) -> EventKind {
 enum Ended {
     /// havipd closed the stream with OK: it has nothing more to send.
     Clean,
+    /// Ctrl-C or SIGTERM.
+    Stopped,
     Failed(tonic::Status),
 }
 
@@ -100,7 +172,12 @@ async fn stream(
     client: &mut EventServiceClient<Channel>,
     request: WatchEventsRequest,
     position: &mut Position,
+    handler: &Handler,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<Ended, CliError> {
+    if *stop.borrow() {
+        return Ok(Ended::Stopped);
+    }
     let request = tonic::Request::new(request);
     // The deadline covers getting the stream started, not the stream, which has none.
     let mut events = match tokio::time::timeout(ctx.timeout, client.watch_events(request)).await {
@@ -114,10 +191,16 @@ async fn stream(
         }
     };
     loop {
-        match events.message().await {
+        let next = tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(Ended::Stopped),
+            next = events.message() => next,
+        };
+        match next {
             Ok(Some(event)) => {
                 if position.is_new(&event) {
                     print(ctx, &event)?;
+                    handler.handle(&event).await?;
                     position.printed(event.seq);
                 }
             }
