@@ -42,6 +42,9 @@ pub fn main() -> ExitCode {
         };
         return clap_exit(&e);
     }
+    if let Command::RunHook(args) = &cli.command {
+        return commands::inflight::supervise(args);
+    }
     // One thread is plenty for one command at a time, and keeps the client light.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

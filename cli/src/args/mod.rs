@@ -308,6 +308,23 @@ pub enum Command {
     /// Turn a keepalived.conf into havip instances (see the report on stderr)
     #[command(after_help = operations::IMPORT_EXAMPLES)]
     ImportKeepalived(ImportArgs),
+    /// Internal: runs one notify hook for 'watch --exec --cursor-file' and records its end
+    #[command(hide = true)]
+    RunHook(RunHookArgs),
+}
+
+/// The supervisor of one hook run (see commands/inflight.rs).
+#[derive(Debug, Args)]
+pub struct RunHookArgs {
+    #[arg(long)]
+    pub marker: String,
+    #[arg(long)]
+    pub seq: u64,
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// The hook's command line, after --
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

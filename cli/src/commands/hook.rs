@@ -1,6 +1,7 @@
 //! watch --exec: the notify hook run for each state change, keepalived's way: the command
 //! with `INSTANCE NAME STATE PRIORITY` appended, the event as proto3 JSON on stdin.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct Hook {
     /// The program and its own arguments; for --shell, /bin/sh -c CMD and $0.
     argv: Vec<String>,
     timeout: Option<Duration>,
+    /// With a cursor file: run through `havipctl run-hook`, which records the run here.
+    marker: Option<PathBuf>,
 }
 
 impl Hook {
@@ -40,7 +43,17 @@ impl Hook {
                 })
             })?
         };
-        Ok(Self { argv, timeout })
+        Ok(Self {
+            argv,
+            timeout,
+            marker: None,
+        })
+    }
+
+    /// Runs hooks through the supervisor that records them in `marker`.
+    pub fn with_marker(mut self, marker: PathBuf) -> Self {
+        self.marker = Some(marker);
+        self
     }
 
     /// Runs the hook for `event` if it is a state change, to the end, and logs a failure.
@@ -52,18 +65,44 @@ impl Hook {
         };
         let state = keepalived_state(t.to);
         let priority = t.priority.to_string();
-        let mut command = tokio::process::Command::new(&self.argv[0]);
+        let mut argv = self.argv.clone();
+        argv.extend([
+            "INSTANCE".to_owned(),
+            t.instance.clone(),
+            state.clone(),
+            priority.clone(),
+        ]);
+        let mut command = match &self.marker {
+            Some(marker) => {
+                let exe = std::env::current_exe().map_err(|e| {
+                    CliError::Failed(format!("cannot find havipctl's own program: {e}"))
+                })?;
+                let mut command = tokio::process::Command::new(exe);
+                command
+                    .arg("run-hook")
+                    .arg("--marker")
+                    .arg(marker)
+                    .args(["--seq", &event.seq.to_string()]);
+                if let Some(limit) = self.timeout {
+                    command.args(["--timeout-ms", &limit.as_millis().to_string()]);
+                }
+                command.arg("--").args(&argv);
+                command
+            }
+            None => {
+                let mut command = tokio::process::Command::new(&argv[0]);
+                command.args(&argv[1..]);
+                command
+            }
+        };
         command
-            .args(&self.argv[1..])
-            .args(["INSTANCE", &t.instance, &state, &priority])
             .env("HAVIP_INSTANCE", &t.instance)
             .env("HAVIP_STATE", &state)
             .env("HAVIP_FROM_STATE", keepalived_state(t.from))
             .env("HAVIP_PRIORITY", &priority)
             .env("HAVIP_SEQ", event.seq.to_string())
             .env("HAVIP_REASON", format::reason(t.reason.as_ref()))
-            .stdin(Stdio::piped())
-            .kill_on_drop(true);
+            .stdin(Stdio::piped());
         let mut child = command
             .spawn()
             .map_err(|e| CliError::Failed(format!("cannot run the hook {}: {e}", self.argv[0])))?;
@@ -73,7 +112,13 @@ impl Hook {
             let _ = stdin.write_all(json.as_bytes()).await;
         }
         let what = format!("event {} ({} {state})", event.seq, t.instance);
-        let status = match self.timeout {
+        // The supervisor keeps its own time: killing it would orphan the hook.
+        let timeout = if self.marker.is_some() {
+            None
+        } else {
+            self.timeout
+        };
+        let status = match timeout {
             None => child.wait().await,
             Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
                 Ok(status) => status,

@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod history;
 pub mod hook;
 pub mod import;
+pub mod inflight;
 pub mod instances;
 pub mod maintenance;
 pub mod sync_groups;
@@ -74,5 +75,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ReportHealth(args) => maintenance::report_health(&ctx, &args).await,
         Command::SyncGroup(command) => sync_groups::run(&ctx, &command).await,
         Command::ImportKeepalived(args) => import::run(&ctx, &args).await,
+        // Run by main() before any runtime exists.
+        Command::RunHook(_) => Ok(()),
     }
 }

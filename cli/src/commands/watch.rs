@@ -14,6 +14,7 @@ use tonic::transport::Channel;
 use super::Ctx;
 use super::cursor::Cursor;
 use super::hook::{self, Hook};
+use super::inflight;
 use crate::args::{EventKindArg, WatchArgs};
 use crate::error::CliError;
 use crate::output::format;
@@ -22,12 +23,23 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
-    let hook = args
+    let mut hook = args
         .exec
         .as_deref()
         .map(|command| Hook::new(command, args.shell, args.exec_timeout))
         .transpose()?;
     let cursor = args.cursor_file.as_deref().map(Cursor::open).transpose()?;
+    let marker = args.cursor_file.as_deref().map(inflight::path_for);
+    if let (true, Some(marker), Some(cursor)) = (hook.is_some(), &marker, &cursor) {
+        // A hook left running or unrecorded by a watch that was killed: see inflight.rs.
+        if let Some(done) = inflight::recover(marker).await
+            && cursor.read()?.is_none_or(|seq| seq < done)
+        {
+            cursor.write(done)?;
+        }
+        inflight::clear(marker);
+        hook = hook.map(|h| h.with_marker(marker.clone()));
+    }
     let start = match &cursor {
         Some(cursor) => cursor.read()?.or(args.since),
         None => args.since,
@@ -35,7 +47,11 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
     // A daemon that cannot be reached at all is a setup problem: say so at once instead
     // of retrying quietly.
     let mut client = EventServiceClient::new(ctx.connect().await?);
-    let handler = Handler { hook, cursor };
+    let handler = Handler {
+        hook,
+        cursor,
+        marker,
+    };
     let mut position = Position::new(start);
     let mut retry = FIRST_RETRY;
     let mut stop = stop_signal();
@@ -118,6 +134,7 @@ fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
 struct Handler {
     hook: Option<Hook>,
     cursor: Option<Cursor>,
+    marker: Option<std::path::PathBuf>,
 }
 
 impl Handler {
@@ -131,6 +148,9 @@ impl Handler {
         }
         if let Some(cursor) = &self.cursor {
             cursor.write(event.seq)?;
+        }
+        if let Some(marker) = &self.marker {
+            inflight::clear(marker);
         }
         Ok(())
     }

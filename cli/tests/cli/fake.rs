@@ -47,7 +47,6 @@ pub enum WatchPlan {
     Hold(usize),
     /// Send every stored event, then each one given to [`Fake::push_event`], until
     /// [`Fake::drop_streams`] ends the stream with UNAVAILABLE.
-    #[allow(dead_code)] // The watch --exec tests, next.
     Live,
 }
 
@@ -173,7 +172,6 @@ impl Fake {
         self.shared.lock()
     }
 
-    #[allow(dead_code)] // The watch --exec tests, next.
     /// Stores an event for later replays and sends it to every stream held open.
     pub async fn push_event(&self, event: Event) {
         let senders = {
@@ -186,7 +184,6 @@ impl Fake {
         }
     }
 
-    #[allow(dead_code)] // The watch --exec tests, next.
     /// Ends every stream held open with UNAVAILABLE, as a daemon going away would.
     pub fn drop_streams(&self) {
         self.data().live.clear();
