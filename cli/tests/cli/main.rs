@@ -9,6 +9,7 @@ mod apply;
 mod exec;
 mod fake;
 mod history;
+mod import;
 mod instances;
 mod maintenance;
 mod usage;
