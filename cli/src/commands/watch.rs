@@ -44,9 +44,11 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
         Some(cursor) => cursor.read()?.or(args.since),
         None => args.since,
     };
-    // A daemon that cannot be reached at all is a setup problem: say so at once instead
-    // of retrying quietly.
-    let mut client = EventServiceClient::new(ctx.connect().await?);
+    let mut stop = stop_signal();
+    let Some(channel) = first_connection(ctx, hook.is_some(), &mut stop).await? else {
+        return Ok(());
+    };
+    let mut client = EventServiceClient::new(channel);
     let handler = Handler {
         hook,
         cursor,
@@ -54,7 +56,6 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
     };
     let mut position = Position::new(start);
     let mut retry = FIRST_RETRY;
-    let mut stop = stop_signal();
     loop {
         let request = request(args, position.resume_after());
         let status = match stream(
@@ -90,6 +91,33 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
         );
         tokio::select! {
             _ = stop.changed() => return Ok(()),
+            () = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// The first connection. A daemon that cannot be reached at all is a setup problem for a
+/// person at a terminal: said at once. A notify service (--exec) waits for it instead, as
+/// it waits through a restart later on: it may start while havipd is still starting or
+/// restarting. `None` when stopped while waiting.
+async fn first_connection(
+    ctx: &Ctx,
+    patient: bool,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tonic::transport::Channel>, CliError> {
+    let mut retry = FIRST_RETRY;
+    loop {
+        match ctx.connect().await {
+            Ok(channel) => return Ok(Some(channel)),
+            Err(e) if patient => eprintln!(
+                "havipctl: {e}; trying again in {}",
+                humantime::format_duration(retry)
+            ),
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(None),
             () = tokio::time::sleep(retry) => {}
         }
         retry = (retry * 2).min(MAX_RETRY);
