@@ -100,7 +100,7 @@ fn the_guide_s_instance_maps_field_by_field() {
     let Some(Check::Script(script)) = &s.trackers[1].check else {
         panic!("{:?}", s.trackers[1])
     };
-    assert_eq!(s.trackers[1].weight, -20);
+    assert_eq!(s.trackers[1].weight, 0, "a failing check is FAULT");
     assert_eq!(script.path, "/etc/keepalived/check_haproxy.sh");
     assert_eq!(
         (script.interval, script.fall, script.rise),
@@ -113,9 +113,9 @@ fn the_guide_s_instance_maps_field_by_field() {
         "10 router_id not carried over",
         "11 vrrp_garp_interval not carried over",
         "13 enable_script_security not carried over",
-        "26 state not carried over",
-        "43 notify_master not carried over",
-        "46 notify_stop not carried over",
+        "27 state not carried over",
+        "44 notify_master not carried over",
+        "47 notify_stop not carried over",
     ] {
         assert!(
             report.contains(&expected.to_owned()),
@@ -137,7 +137,7 @@ fn the_guide_s_instance_maps_field_by_field() {
     assert!(
         notify
             .to_string()
-            .starts_with("keepalived.conf:43: notify_master: not carried over: ")
+            .starts_with("keepalived.conf:44: notify_master: not carried over: ")
     );
 }
 
