@@ -62,7 +62,10 @@ pub fn read(path: &Path) -> Option<Marker> {
 
 /// Replaces the marker atomically (the cursor's folder is checked to be safe).
 pub fn write(path: &Path, marker: &Marker) -> std::io::Result<()> {
-    let temp = path.with_extension("tmp");
+    // ".cursor.hook.tmp": not with_extension, which would give the cursor's own ".cursor.tmp".
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
     let _ = fs::remove_file(&temp);
     let mut file = OpenOptions::new()
         .write(true)
