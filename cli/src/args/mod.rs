@@ -144,7 +144,8 @@ proto3 JSON, and HAVIP_INSTANCE, HAVIP_STATE, HAVIP_FROM_STATE, HAVIP_PRIORITY, 
 and HAVIP_REASON are set. CMD is split into words like a shell word list (quotes and \
 backslashes work) and run without a shell; with --shell it is run by /bin/sh -c, the \
 arguments being $1-$4. A run that exits non-zero is logged on stderr and the next event \
-goes on: a failing hook must not hold back every later notification.
+goes on: a failing hook must not hold back every later notification. With --exec, watch \
+also waits for havipd when it cannot reach it at start, as a service should.
 
 --cursor-file F records the seq of each event once it is handled (the hook has exited), \
 atomically, so that a restarted watch resumes after it: nothing lost, nothing run twice \
