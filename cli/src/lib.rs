@@ -5,7 +5,9 @@ mod args;
 mod commands;
 mod connect;
 mod error;
+pub mod keepalived;
 mod output;
+mod words;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,9 @@ pub fn main() -> ExitCode {
             None => command.error(ErrorKind::MissingRequiredArgument, message),
         };
         return clap_exit(&e);
+    }
+    if let Command::RunHook(args) = &cli.command {
+        return commands::inflight::supervise(args);
     }
     // One thread is plenty for one command at a time, and keeps the client light.
     let runtime = match tokio::runtime::Builder::new_current_thread()

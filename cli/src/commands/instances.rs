@@ -11,7 +11,7 @@ use havip_proto::v1::{
 };
 use pbjson_types::FieldMask;
 
-use super::Ctx;
+use super::{Ctx, trackers};
 use crate::args::{
     ChecksumArg, CreateArgs, DeleteArgs, GetArgs, Label, ListArgs, SpecFlags, UpdateArgs,
 };
@@ -167,6 +167,10 @@ pub fn update_request(args: &UpdateArgs) -> UpdateInstanceRequest {
         spec.labels.clear();
         mask.push("labels");
     }
+    if args.clear_trackers {
+        spec.trackers.clear();
+        mask.push("trackers");
+    }
     UpdateInstanceRequest {
         name: args.name.clone(),
         spec: Some(spec),
@@ -252,6 +256,10 @@ fn set_spec_flags(flags: &SpecFlags, spec: &mut InstanceSpec, mask: &mut Vec<&'s
         spec.disabled = true;
         mask.push("disabled");
     }
+    if !flags.trackers.is_empty() {
+        spec.trackers = flags.trackers.trackers();
+        mask.push("trackers");
+    }
 }
 
 fn labels(labels: &[Label]) -> BTreeMap<String, String> {
@@ -315,6 +323,12 @@ pub fn instance_view(instance: &Instance, clock: &Clock) -> String {
     if spec.disabled {
         rows.push(("Disabled", "yes".to_owned()));
     }
+    if let Some(text) = trackers::override_text(spec.priority_override.as_ref(), clock) {
+        rows.push(("Override", text));
+    }
+    if !status.sync_group.is_empty() {
+        rows.push(("Sync group", status.sync_group.clone()));
+    }
     rows.extend([
         (
             "Revision",
@@ -359,7 +373,9 @@ pub fn instance_view(instance: &Instance, clock: &Clock) -> String {
     if !status.error.is_empty() {
         rows.push(("Error", status.error.clone()));
     }
-    key_values(&rows)
+    let mut view = key_values(&rows);
+    view.push_str(&trackers::table(&spec.trackers, &status.trackers));
+    view
 }
 
 /// list-instances' table.
@@ -826,6 +842,7 @@ mod tests {
                     nanos: 800_000_000,
                 }),
                 error: String::new(),
+                ..Default::default()
             }),
             revision: 3,
             create_time: t(1_795_680_000),

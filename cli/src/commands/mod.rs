@@ -1,8 +1,15 @@
 //! One module per group of subcommands; this one hands each command what it needs.
 
 pub mod apply;
+pub mod cursor;
 pub mod history;
+pub mod hook;
+pub mod import;
+pub mod inflight;
 pub mod instances;
+pub mod maintenance;
+pub mod sync_groups;
+pub mod trackers;
 pub mod watch;
 
 use std::future::Future;
@@ -56,5 +63,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Watch(args) => watch::run(&ctx, &args).await,
         Command::History(args) => history::run(&ctx, &args).await,
         Command::Apply(args) => apply::run(&ctx, &args).await,
+        Command::Demote(args) => {
+            maintenance::override_priority(&ctx, &args, maintenance::Direction::Demote).await
+        }
+        Command::Promote(args) => {
+            maintenance::override_priority(&ctx, &args, maintenance::Direction::Promote).await
+        }
+        Command::ClearOverride(args) => maintenance::clear_override(&ctx, &args).await,
+        Command::Disable(args) => maintenance::toggle(&ctx, &args, true).await,
+        Command::Enable(args) => maintenance::toggle(&ctx, &args, false).await,
+        Command::ReportHealth(args) => maintenance::report_health(&ctx, &args).await,
+        Command::SyncGroup(command) => sync_groups::run(&ctx, &command).await,
+        Command::ImportKeepalived(args) => import::run(&ctx, &args).await,
+        // Run by main() before any runtime exists.
+        Command::RunHook(_) => Ok(()),
     }
 }

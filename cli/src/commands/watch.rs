@@ -1,5 +1,7 @@
 //! watch: prints events as they come and survives dropped connections and daemon
 //! restarts by resuming after the last event printed, so nothing is lost or repeated.
+//! With --exec it runs a notify hook per state change, one at a time and in order; with
+//! --cursor-file it records each event once handled and resumes after it when restarted.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -10,6 +12,9 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use super::Ctx;
+use super::cursor::Cursor;
+use super::hook::{self, Hook};
+use super::inflight;
 use crate::args::{EventKindArg, WatchArgs};
 use crate::error::CliError;
 use crate::output::format;
@@ -18,21 +23,52 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
-    // A daemon that cannot be reached at all is a setup problem: say so at once instead
-    // of retrying quietly.
-    let mut client = EventServiceClient::new(ctx.connect().await?);
-    let mut position = Position::new(args.since);
+    let mut hook = args
+        .exec
+        .as_deref()
+        .map(|command| Hook::new(command, args.shell, args.exec_timeout))
+        .transpose()?;
+    let cursor = args.cursor_file.as_deref().map(Cursor::open).transpose()?;
+    let marker = args.cursor_file.as_deref().map(inflight::path_for);
+    if let (true, Some(marker), Some(cursor)) = (hook.is_some(), &marker, &cursor) {
+        // A hook left running or unrecorded by a watch that was killed: see inflight.rs.
+        if let Some(done) = inflight::recover(marker).await
+            && cursor.read()?.is_none_or(|seq| seq < done)
+        {
+            cursor.write(done)?;
+        }
+        inflight::clear(marker);
+        hook = hook.map(|h| h.with_marker(marker.clone()));
+    }
+    let start = match &cursor {
+        Some(cursor) => cursor.read()?.or(args.since),
+        None => args.since,
+    };
+    let mut stop = stop_signal();
+    let Some(channel) = first_connection(ctx, hook.is_some(), &mut stop).await? else {
+        return Ok(());
+    };
+    let mut client = EventServiceClient::new(channel);
+    let handler = Handler {
+        hook,
+        cursor,
+        marker,
+    };
+    let mut position = Position::new(start);
     let mut retry = FIRST_RETRY;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         let request = request(args, position.resume_after());
-        let ended = tokio::select! {
-            signal = &mut ctrl_c => return interrupted(signal),
-            ended = stream(ctx, &mut client, request, &mut position) => ended?,
-        };
-        let status = match ended {
-            Ended::Clean => return Ok(()),
+        let status = match stream(
+            ctx,
+            &mut client,
+            request,
+            &mut position,
+            &handler,
+            &mut stop,
+        )
+        .await?
+        {
+            Ended::Clean | Ended::Stopped => return Ok(()),
             Ended::Failed(status) => status,
         };
         if position.take_progress() {
@@ -54,16 +90,98 @@ pub async fn run(ctx: &Ctx, args: &WatchArgs) -> Result<(), CliError> {
             position.describe()
         );
         tokio::select! {
-            signal = &mut ctrl_c => return interrupted(signal),
+            _ = stop.changed() => return Ok(()),
             () = tokio::time::sleep(retry) => {}
         }
         retry = (retry * 2).min(MAX_RETRY);
     }
 }
 
-/// Ctrl-C is how a watch is meant to end; only failing to listen for it is an error.
-fn interrupted(signal: std::io::Result<()>) -> Result<(), CliError> {
-    signal.map_err(|e| CliError::Failed(format!("cannot listen for Ctrl-C: {e}")))
+/// The first connection. A daemon that cannot be reached at all is a setup problem for a
+/// person at a terminal: said at once. A notify service (--exec) waits for it instead, as
+/// it waits through a restart later on: it may start while havipd is still starting or
+/// restarting. `None` when stopped while waiting.
+async fn first_connection(
+    ctx: &Ctx,
+    patient: bool,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tonic::transport::Channel>, CliError> {
+    let mut retry = FIRST_RETRY;
+    loop {
+        match ctx.connect().await {
+            Ok(channel) => return Ok(Some(channel)),
+            Err(e) if patient => eprintln!(
+                "havipctl: {e}; trying again in {}",
+                humantime::format_duration(retry)
+            ),
+            Err(e) => return Err(e),
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(None),
+            () = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// Turns true on Ctrl-C or SIGTERM, which is how a watch is meant to end. It is looked at
+/// only between events, so that a hook that is running finishes and is recorded first.
+fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| eprintln!("havipctl: cannot listen for SIGTERM: {e}"))
+            .ok();
+        let terminate = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let interrupt = async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                eprintln!("havipctl: cannot listen for Ctrl-C: {e}");
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = terminate => {}
+            () = interrupt => {}
+        }
+        let _ = tx.send(true);
+        // Keeps the sender, so that receivers see the change rather than a closed channel.
+        std::future::pending::<()>().await;
+    });
+    rx
+}
+
+/// What happens to each event besides printing it.
+#[derive(Debug)]
+struct Handler {
+    hook: Option<Hook>,
+    cursor: Option<Cursor>,
+    marker: Option<std::path::PathBuf>,
+}
+
+impl Handler {
+    /// The hook (for a state change), then the cursor: an event counts as handled only
+    /// once its hook has exited.
+    async fn handle(&self, event: &Event) -> Result<(), CliError> {
+        if let Some(hook) = &self.hook
+            && hook::is_state_change(event)
+        {
+            hook.run(event).await?;
+        }
+        if let Some(cursor) = &self.cursor {
+            cursor.write(event.seq)?;
+        }
+        if let Some(marker) = &self.marker {
+            inflight::clear(marker);
+        }
+        Ok(())
+    }
 }
 
 fn request(args: &WatchArgs, after_seq: Option<u64>) -> WatchEventsRequest {
@@ -82,12 +200,16 @@ fn event_kind(kind: EventKindArg) -> EventKind {
         EventKindArg::InstanceDeleted => EventKind::InstanceDeleted,
         EventKindArg::DaemonStarted => EventKind::DaemonStarted,
         EventKindArg::DaemonStopping => EventKind::DaemonStopping,
+        EventKindArg::EventsLost => EventKind::EventsLost,
+        EventKindArg::TrackerChanged => EventKind::TrackerChanged,
     }
 }
 
 enum Ended {
     /// havipd closed the stream with OK: it has nothing more to send.
     Clean,
+    /// Ctrl-C or SIGTERM.
+    Stopped,
     Failed(tonic::Status),
 }
 
@@ -98,7 +220,12 @@ async fn stream(
     client: &mut EventServiceClient<Channel>,
     request: WatchEventsRequest,
     position: &mut Position,
+    handler: &Handler,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<Ended, CliError> {
+    if *stop.borrow() {
+        return Ok(Ended::Stopped);
+    }
     let request = tonic::Request::new(request);
     // The deadline covers getting the stream started, not the stream, which has none.
     let mut events = match tokio::time::timeout(ctx.timeout, client.watch_events(request)).await {
@@ -112,10 +239,16 @@ async fn stream(
         }
     };
     loop {
-        match events.message().await {
+        let next = tokio::select! {
+            biased;
+            _ = stop.changed() => return Ok(Ended::Stopped),
+            next = events.message() => next,
+        };
+        match next {
             Ok(Some(event)) => {
                 if position.is_new(&event) {
                     print(ctx, &event)?;
+                    handler.handle(&event).await?;
                     position.printed(event.seq);
                 }
             }

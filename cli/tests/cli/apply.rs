@@ -189,7 +189,7 @@ async fn json_from_stdin_with_json_output() {
     run.expect_code(0);
     assert_eq!(
         run.stdout,
-        "{\"name\":\"web\",\"action\":\"created\",\"dryRun\":false}\n"
+        "{\"kind\":\"instance\",\"name\":\"web\",\"action\":\"created\",\"dryRun\":false}\n"
     );
     assert_eq!(fake.data().instances["web"].spec.as_ref().unwrap().vrid, 51);
 }

@@ -11,12 +11,20 @@ use std::time::Duration as StdDuration;
 use havip_proto::v1::event_service_server::{EventService, EventServiceServer};
 use havip_proto::v1::history_service_server::{HistoryService, HistoryServiceServer};
 use havip_proto::v1::instance_service_server::{InstanceService, InstanceServiceServer};
+use havip_proto::v1::maintenance_service_server::{MaintenanceService, MaintenanceServiceServer};
+use havip_proto::v1::sync_group_service_server::{SyncGroupService, SyncGroupServiceServer};
+use havip_proto::v1::tracker::Check;
 use havip_proto::v1::{
     AuthType, Authentication, ChangeKind, ChecksumMode, ConfigChange, CreateInstanceRequest,
     DeleteInstanceRequest, DeleteInstanceResponse, Event, GetInstanceRequest, HistoryFilter,
     Instance, InstanceSpec, InstanceStatus, ListConfigChangesRequest, ListConfigChangesResponse,
     ListInstancesRequest, ListInstancesResponse, ListTransitionsRequest, ListTransitionsResponse,
     State, Transition, UpdateInstanceRequest, UpdateInstanceResponse, WatchEventsRequest,
+};
+use havip_proto::v1::{
+    ClearOverrideRequest, CreateSyncGroupRequest, DeleteSyncGroupRequest, DeleteSyncGroupResponse,
+    GetSyncGroupRequest, ListSyncGroupsRequest, ListSyncGroupsResponse, OverridePriorityRequest,
+    PriorityOverride, ReportHealthRequest, ReportHealthResponse, SyncGroup, UpdateSyncGroupRequest,
 };
 use pbjson_types::{Duration, Timestamp};
 use tokio::sync::{mpsc, oneshot};
@@ -37,6 +45,9 @@ pub enum WatchPlan {
     FailAfter(usize, Code, String),
     /// Send this many events, then keep the stream open until the client goes away.
     Hold(usize),
+    /// Send every stored event, then each one given to [`Fake::push_event`], until
+    /// [`Fake::drop_streams`] ends the stream with UNAVAILABLE.
+    Live,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +62,10 @@ pub struct Data {
     /// Events with a seq below this are "pruned": asking for them is OUT_OF_RANGE.
     pub oldest_kept_seq: u64,
     pub watch_plans: Vec<WatchPlan>,
+    pub sync_groups: BTreeMap<String, SyncGroup>,
+    /// Events that a WatchEvents call still open (a `Hold` plan) sends as they are pushed
+    /// here with [`Fake::push_event`].
+    pub live: Vec<mpsc::Sender<Event>>,
 
     // What havipctl sent.
     pub creates: Vec<CreateInstanceRequest>,
@@ -60,6 +75,13 @@ pub struct Data {
     pub watches: Vec<WatchEventsRequest>,
     /// (page_size, page_token, filter) of every history call.
     pub history_calls: Vec<(u32, String, Option<HistoryFilter>)>,
+    pub demotes: Vec<OverridePriorityRequest>,
+    pub promotes: Vec<OverridePriorityRequest>,
+    pub clears: Vec<ClearOverrideRequest>,
+    pub reports: Vec<ReportHealthRequest>,
+    pub group_creates: Vec<CreateSyncGroupRequest>,
+    pub group_updates: Vec<UpdateSyncGroupRequest>,
+    pub group_deletes: Vec<DeleteSyncGroupRequest>,
     pub calls: usize,
 }
 
@@ -127,7 +149,9 @@ impl Fake {
         let router = tonic::transport::Server::builder()
             .add_service(InstanceServiceServer::new(shared.clone()))
             .add_service(EventServiceServer::new(shared.clone()))
-            .add_service(HistoryServiceServer::new(shared.clone()));
+            .add_service(HistoryServiceServer::new(shared.clone()))
+            .add_service(MaintenanceServiceServer::new(shared.clone()))
+            .add_service(SyncGroupServiceServer::new(shared.clone()));
         tokio::spawn(async move {
             router
                 .serve_with_incoming_shutdown(incoming, async {
@@ -146,6 +170,23 @@ impl Fake {
 
     pub fn data(&self) -> MutexGuard<'_, Data> {
         self.shared.lock()
+    }
+
+    /// Stores an event for later replays and sends it to every stream held open.
+    pub async fn push_event(&self, event: Event) {
+        let senders = {
+            let mut data = self.data();
+            data.events.push(event.clone());
+            data.live.clone()
+        };
+        for sender in senders {
+            let _ = sender.send(event.clone()).await;
+        }
+    }
+
+    /// Ends every stream held open with UNAVAILABLE, as a daemon going away would.
+    pub fn drop_streams(&self) {
+        self.data().live.clear();
     }
 }
 
@@ -255,6 +296,7 @@ fn copy_field(path: &str, dst: &mut InstanceSpec, src: &InstanceSpec) -> Result<
         "description" => dst.description.clone_from(&src.description),
         "labels" => dst.labels.clone_from(&src.labels),
         "disabled" => dst.disabled = src.disabled,
+        "trackers" => dst.trackers.clone_from(&src.trackers),
         other => {
             return Err(Status::with_error_details(
                 Code::InvalidArgument,
@@ -291,6 +333,7 @@ const PATHS: &[&str] = &[
     "description",
     "labels",
     "disabled",
+    "trackers",
 ];
 
 fn changed_fields(old: &InstanceSpec, new: &InstanceSpec) -> Vec<String> {
@@ -544,7 +587,7 @@ impl EventService for Shared {
         request: Request<WatchEventsRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let request = request.into_inner();
-        let (events, plan) = {
+        let (events, plan, live) = {
             let mut data = self.lock();
             data.calls += 1;
             data.watches.push(request.clone());
@@ -568,13 +611,21 @@ impl EventService for Shared {
             } else {
                 Some(data.watch_plans.remove(0))
             };
-            (events, plan)
+            // Registered under the same lock as the snapshot: no pushed event is missed.
+            let live = if matches!(plan, Some(WatchPlan::Live)) {
+                let (live_tx, live_rx) = mpsc::channel(10_000);
+                data.live.push(live_tx);
+                Some(live_rx)
+            } else {
+                None
+            };
+            (events, plan, live)
         };
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             let count = match &plan {
                 Some(WatchPlan::FailAfter(n, ..) | WatchPlan::Hold(n)) => *n,
-                None => events.len(),
+                Some(WatchPlan::Live) | None => events.len(),
             };
             for event in events.into_iter().take(count) {
                 if tx.send(Ok(event)).await.is_err() {
@@ -586,11 +637,268 @@ impl EventService for Shared {
                     let _ = tx.send(Err(Status::new(code, message))).await;
                 }
                 Some(WatchPlan::Hold(_)) => tx.closed().await,
+                Some(WatchPlan::Live) => {
+                    let Some(mut live) = live else { return };
+                    while let Some(event) = live.recv().await {
+                        let wanted = (request.instances.is_empty()
+                            || request.instances.contains(&event.instance))
+                            && (request.kinds.is_empty() || request.kinds.contains(&event.kind));
+                        if wanted && tx.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = tx
+                        .send(Err(Status::unavailable("havipd is restarting")))
+                        .await;
+                }
                 // Dropping tx ends the stream with OK.
                 None => {}
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn bad_priority(priority: u32) -> Status {
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("priority {priority} is out of range"),
+        ErrorDetails::with_bad_request_violation("priority", "must be 1-254"),
+    )
+}
+
+impl Shared {
+    fn set_override(
+        &self,
+        request: OverridePriorityRequest,
+        default: u32,
+        promote: bool,
+    ) -> Result<Response<Instance>, Status> {
+        let mut data = self.lock();
+        data.calls += 1;
+        if promote {
+            data.promotes.push(request.clone());
+        } else {
+            data.demotes.push(request.clone());
+        }
+        let priority = request.priority.unwrap_or(default);
+        if !(1..=254).contains(&priority) {
+            return Err(bad_priority(priority));
+        }
+        let instance = data
+            .instances
+            .get_mut(&request.name)
+            .ok_or_else(|| not_found(&request.name))?;
+        let spec = instance.spec.get_or_insert_default();
+        spec.priority_override = Some(PriorityOverride {
+            priority,
+            expires: request.duration.map(|d| Timestamp {
+                seconds: FIXED + d.seconds,
+                nanos: 0,
+            }),
+            reason: request.reason.clone(),
+        });
+        instance.status.get_or_insert_default().effective_priority = priority;
+        instance.revision += 1;
+        Ok(Response::new(redacted(instance)))
+    }
+}
+
+#[tonic::async_trait]
+impl MaintenanceService for Shared {
+    async fn demote(
+        &self,
+        request: Request<OverridePriorityRequest>,
+    ) -> Result<Response<Instance>, Status> {
+        self.set_override(request.into_inner(), 1, false)
+    }
+
+    async fn promote(
+        &self,
+        request: Request<OverridePriorityRequest>,
+    ) -> Result<Response<Instance>, Status> {
+        self.set_override(request.into_inner(), 254, true)
+    }
+
+    async fn clear_override(
+        &self,
+        request: Request<ClearOverrideRequest>,
+    ) -> Result<Response<Instance>, Status> {
+        let request = request.into_inner();
+        let mut data = self.lock();
+        data.calls += 1;
+        data.clears.push(request.clone());
+        let instance = data
+            .instances
+            .get_mut(&request.name)
+            .ok_or_else(|| not_found(&request.name))?;
+        let spec = instance.spec.get_or_insert_default();
+        spec.priority_override = None;
+        let priority = spec.priority.unwrap_or(100);
+        instance.status.get_or_insert_default().effective_priority = priority;
+        Ok(Response::new(redacted(instance)))
+    }
+
+    async fn report_health(
+        &self,
+        request: Request<ReportHealthRequest>,
+    ) -> Result<Response<ReportHealthResponse>, Status> {
+        let request = request.into_inner();
+        let mut data = self.lock();
+        data.calls += 1;
+        data.reports.push(request.clone());
+        let instances = data
+            .instances
+            .values()
+            .filter(|i| {
+                i.spec.as_ref().is_some_and(|s| {
+                    s.trackers.iter().any(
+                        |t| matches!(&t.check, Some(Check::Report(r)) if r.check == request.check),
+                    )
+                })
+            })
+            .map(|i| i.name.clone())
+            .collect();
+        Ok(Response::new(ReportHealthResponse { instances }))
+    }
+}
+
+impl Data {
+    /// Members must exist and belong to no other group.
+    fn check_members(&self, group: &SyncGroup) -> Result<(), Status> {
+        let mut details = ErrorDetails::new();
+        for (i, member) in group.instances.iter().enumerate() {
+            if !self.instances.contains_key(member) {
+                details.add_bad_request_violation(
+                    format!("group.instances[{i}]"),
+                    format!("no instance named {member}"),
+                );
+            } else if let Some(other) = self
+                .sync_groups
+                .values()
+                .find(|g| g.name != group.name && g.instances.contains(member))
+            {
+                details.add_bad_request_violation(
+                    format!("group.instances[{i}]"),
+                    format!("{member} belongs to sync group {} already", other.name),
+                );
+            }
+        }
+        if details.has_bad_request_violations() {
+            return Err(Status::with_error_details(
+                Code::InvalidArgument,
+                format!("cannot make sync group {}", group.name),
+                details,
+            ));
+        }
+        Ok(())
+    }
+
+    fn set_membership(&mut self, group: &str, members: &[String]) {
+        for instance in self.instances.values_mut() {
+            let status = instance.status.get_or_insert_default();
+            if members.contains(&instance.name) {
+                status.sync_group = group.to_owned();
+            } else if status.sync_group == group {
+                status.sync_group.clear();
+            }
+        }
+    }
+}
+
+fn no_group(name: &str) -> Status {
+    Status::not_found(format!("no sync group named {name}"))
+}
+
+#[tonic::async_trait]
+impl SyncGroupService for Shared {
+    async fn create_sync_group(
+        &self,
+        request: Request<CreateSyncGroupRequest>,
+    ) -> Result<Response<SyncGroup>, Status> {
+        let request = request.into_inner();
+        let mut data = self.lock();
+        data.calls += 1;
+        data.group_creates.push(request.clone());
+        let mut group = request.group.unwrap_or_default();
+        if data.sync_groups.contains_key(&group.name) {
+            return Err(Status::already_exists(format!(
+                "sync group {} exists already",
+                group.name
+            )));
+        }
+        data.check_members(&group)?;
+        group.revision = 1;
+        data.set_membership(&group.name, &group.instances);
+        data.sync_groups.insert(group.name.clone(), group.clone());
+        Ok(Response::new(group))
+    }
+
+    async fn update_sync_group(
+        &self,
+        request: Request<UpdateSyncGroupRequest>,
+    ) -> Result<Response<SyncGroup>, Status> {
+        let request = request.into_inner();
+        let mut data = self.lock();
+        data.calls += 1;
+        data.group_updates.push(request.clone());
+        let mut group = request.group.unwrap_or_default();
+        let current = data
+            .sync_groups
+            .get(&group.name)
+            .cloned()
+            .ok_or_else(|| no_group(&group.name))?;
+        if request.expected_revision != 0 && request.expected_revision != current.revision {
+            return Err(Status::aborted(format!(
+                "sync group {} is at revision {}, not {}",
+                group.name, current.revision, request.expected_revision
+            )));
+        }
+        data.check_members(&group)?;
+        group.revision = current.revision + u64::from(current.instances != group.instances);
+        data.set_membership(&group.name, &group.instances);
+        data.sync_groups.insert(group.name.clone(), group.clone());
+        Ok(Response::new(group))
+    }
+
+    async fn delete_sync_group(
+        &self,
+        request: Request<DeleteSyncGroupRequest>,
+    ) -> Result<Response<DeleteSyncGroupResponse>, Status> {
+        let request = request.into_inner();
+        let mut data = self.lock();
+        data.calls += 1;
+        data.group_deletes.push(request.clone());
+        if data.sync_groups.remove(&request.name).is_none() {
+            return Err(no_group(&request.name));
+        }
+        data.set_membership(&request.name, &[]);
+        Ok(Response::new(DeleteSyncGroupResponse {}))
+    }
+
+    async fn get_sync_group(
+        &self,
+        request: Request<GetSyncGroupRequest>,
+    ) -> Result<Response<SyncGroup>, Status> {
+        let name = request.into_inner().name;
+        let mut data = self.lock();
+        data.calls += 1;
+        data.sync_groups
+            .get(&name)
+            .cloned()
+            .map(Response::new)
+            .ok_or_else(|| no_group(&name))
+    }
+
+    async fn list_sync_groups(
+        &self,
+        _request: Request<ListSyncGroupsRequest>,
+    ) -> Result<Response<ListSyncGroupsResponse>, Status> {
+        let mut data = self.lock();
+        data.calls += 1;
+        // Reverse name order: havipctl must not rely on the daemon's order.
+        let groups = data.sync_groups.values().rev().cloned().collect();
+        Ok(Response::new(ListSyncGroupsResponse { groups }))
     }
 }
 

@@ -6,9 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod exec;
 mod fake;
 mod history;
+mod import;
 mod instances;
+mod maintenance;
 mod usage;
 mod watch;
 

@@ -121,8 +121,23 @@ async fn every_command_has_examples() {
         "watch",
         "history",
         "apply",
+        "demote",
+        "promote",
+        "clear-override",
+        "disable",
+        "enable",
+        "report-health",
+        "sync-group",
+        "sync-group create",
+        "sync-group update",
+        "sync-group delete",
+        "sync-group get",
+        "sync-group list",
+        "import-keepalived",
     ] {
-        let run = havipctl(&[command, "--help"]).await;
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let run = havipctl(&args).await;
         run.expect_code(0);
         assert!(
             run.stdout.contains("\nExamples:\n"),

@@ -9,7 +9,7 @@ use tonic::Code;
 use crate::fake::{FIXED, Fake, HANG_GUARD, WatchPlan, transition, ts};
 
 /// Events 1..=count: state changes of "web", a config change of "db" every third.
-fn events(count: u64) -> Vec<Event> {
+pub fn events(count: u64) -> Vec<Event> {
     (1..=count)
         .map(|seq| {
             let time = ts(FIXED + i64::try_from(seq).unwrap());

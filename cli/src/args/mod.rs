@@ -13,6 +13,14 @@ use pbjson_types::{Duration, Timestamp};
 
 use crate::connect::{Server, parse_server};
 
+mod operations;
+mod trackers;
+
+pub use operations::{
+    ClearOverrideArgs, ImportArgs, OverrideArgs, ReportHealthArgs, SyncGroupCommand, ToggleArgs,
+};
+pub use trackers::TrackerFlags;
+
 /// Where havipd listens when neither --server nor HAVIP_SERVER says otherwise.
 pub const DEFAULT_SERVER: &str = "unix:///run/havip/havipd.sock";
 
@@ -32,11 +40,16 @@ Output:
             print one object per line
   -o yaml   the same data as YAML; streams print one document per entry, separated by ---
 
+Moving from keepalived: 'havipctl import-keepalived /etc/keepalived/keepalived.conf'.
+
 Exit status: 0 success, 1 refused by havipd or failed, 2 bad usage.
 
 Run 'havipctl <command> --help' for a command's options and examples.";
 
-const CREATE_EXAMPLES: &str = "\
+const CREATE_EXAMPLES: &str = concat!(
+    crate::tracker_help!(),
+    "
+
 Examples:
   # Two-node unicast setup, as cloud HAVIPs (e.g. Tencent Cloud) need: run on each node
   # with its own --priority, --unicast-src and --peer.
@@ -48,11 +61,21 @@ Examples:
   havipctl create-instance db --interface eth1 --vrid 10 --priority 150 \\
       --vip 192.168.10.5/24,192.168.10.6/24 --advert-interval 100ms --label service=mysql
 
-  # Check a spec without creating anything
-  havipctl create-instance web --interface eth0 --vrid 51 --vip 10.0.0.100/24 --dry-run";
+  # Follow the uplink (FAULT while it is down) and a check script (-20 while it fails)
+  havipctl create-instance web --interface eth0 --vrid 51 --vip 10.0.0.100/24 \\
+      --track-interface eth0 --track-script haproxy:/etc/havip/check_haproxy.sh:-20
 
-const UPDATE_EXAMPLES: &str = "\
-Only the fields named by flags change; --vip, --peer and --label replace the whole list.
+  # Check a spec without creating anything
+  havipctl create-instance web --interface eth0 --vrid 51 --vip 10.0.0.100/24 --dry-run"
+);
+
+const UPDATE_EXAMPLES: &str = concat!(
+    "Only the fields named by flags change; --vip, --peer, --label and the tracker flags replace \
+the whole list.
+
+",
+    crate::tracker_help!(),
+    "
 
 Examples:
   # Make this node the preferred master
@@ -64,9 +87,15 @@ Examples:
   # Change the addresses, but only if nobody changed the instance since revision 7
   havipctl update-instance web --vip 10.0.0.100/24,10.0.0.101/24 --revision 7
 
-  # Take the instance out of service, and later back in
+  # Take the instance out of service, and later back in (or: havipctl disable/enable)
   havipctl update-instance web --disabled
-  havipctl update-instance web --enable";
+  havipctl update-instance web --enable
+
+  # Replace the trackers: the uplink, and a check script that costs 20 when it fails
+  havipctl update-instance web --track-interface eth0 \\
+      --track-script 'name=haproxy,path=/etc/havip/check_haproxy.sh,interval=2s,fall=2,weight=-20'
+  havipctl update-instance web --clear-trackers"
+);
 
 const DELETE_EXAMPLES: &str = "\
 Examples:
@@ -96,9 +125,33 @@ Examples:
   # Feed another program, one JSON object per line
   havipctl watch -o json | jq -c 'select(.kind == \"EVENT_KIND_STATE_CHANGED\")'
 
+  # Run a notify hook for every state change, as keepalived's notify scripts, resuming
+  # after the last completed run when restarted
+  havipctl watch --exec /etc/havip/notify.sh --cursor-file /var/lib/havip-notify/cursor
+
+  # keepalived's notify_master/notify_backup in one shell command ($1-$4 as below)
+  havipctl watch --shell --exec 'case \"$3\" in MASTER) /etc/havip/up.sh ;; BACKUP) /etc/havip/down.sh ;; esac'
+
 watch reconnects by itself when the connection drops or havipd is unavailable, resuming \
 after the last event it printed, so no event is lost or printed twice. It ends on Ctrl-C, \
-or when havipd closes the stream.";
+or when havipd closes the stream.
+
+--exec CMD runs CMD once per state change, in order and one at a time, with keepalived's \
+notify arguments appended: INSTANCE NAME STATE PRIORITY (e.g. INSTANCE web MASTER 150), \
+STATE being MASTER, BACKUP, FAULT, or STOP for an instance that stopped (a transition to \
+INIT on shutdown, or to DISABLED). The event is on its standard input as one line of \
+proto3 JSON, and HAVIP_INSTANCE, HAVIP_STATE, HAVIP_FROM_STATE, HAVIP_PRIORITY, HAVIP_SEQ \
+and HAVIP_REASON are set. CMD is split into words like a shell word list (quotes and \
+backslashes work) and run without a shell; with --shell it is run by /bin/sh -c, the \
+arguments being $1-$4. A run that exits non-zero is logged on stderr and the next event \
+goes on: a failing hook must not hold back every later notification. With --exec, watch \
+also waits for havipd when it cannot reach it at start, as a service should.
+
+--cursor-file F records the seq of each event once it is handled (the hook has exited), \
+atomically, so that a restarted watch resumes after it: nothing lost, nothing run twice \
+except a hook that was interrupted while running. Without the file, watch starts with \
+new events (or --since); when the file exists it wins over --since. Its folder must not \
+be writable by other users (unless it is sticky and ours, like /tmp for root).";
 
 const HISTORY_EXAMPLES: &str = "\
 Examples:
@@ -111,7 +164,7 @@ TIME is an RFC 3339 time (2026-11-26T10:00:00Z, 2026-11-26T11:00:00+01:00) or an
 meaning that long ago (90s, 10m, 2h, 3d).";
 
 pub(crate) const APPLY_EXAMPLES: &str = "\
-FILE is a YAML or JSON list of instances, each a name and a spec in the API's field names \
+FILE is a YAML or JSON list of instances and sync groups, in the API's field names \
 (snake_case or lowerCamelCase; durations as \"1s\" or \"0.100s\"):
 
   - name: web
@@ -125,9 +178,20 @@ FILE is a YAML or JSON list of instances, each a name and a spec in the API's fi
       unicast_peers: [10.0.0.12]
       preempt: false
       auth: {type: AUTH_TYPE_PASS, password: \"1111\"}
+      trackers:
+        - {name: eth0, interface: {interface: eth0}}
+        - name: haproxy
+          weight: -20
+          script: {path: /etc/havip/check_haproxy.sh, interval: 2s, fall: 2}
+  - name: db
+    sync_group:
+      instances: [web, mysql-vip]
 
-Each entry's spec replaces the instance's spec as a whole; applying the same file again \
-changes nothing. Entries are numbered from 1 in error messages.
+An entry with a spec is an instance; an entry with a sync_group is a sync group of the \
+instances it lists (instances are applied first, then sync groups, whatever the order in \
+the file). Each entry's spec replaces the instance's spec as a whole, and a group's list \
+replaces its members; applying the same file again changes nothing. Entries are numbered \
+from 1 in error messages. 'havipctl import-keepalived' writes this format.
 
 Examples:
   havipctl apply -f instances.yaml
@@ -218,9 +282,50 @@ pub enum Command {
     /// Show past state transitions, or config changes with --config
     #[command(after_help = HISTORY_EXAMPLES)]
     History(HistoryArgs),
-    /// Make havipd's instances match a file: create, update and optionally prune
+    /// Make havipd's instances and sync groups match a file: create, update and optionally prune
     #[command(after_help = APPLY_EXAMPLES)]
     Apply(ApplyArgs),
+    /// Lower an instance's priority for a while, so that a backup takes over
+    #[command(after_help = operations::DEMOTE_EXAMPLES)]
+    Demote(OverrideArgs),
+    /// Raise an instance's priority for a while, so that it takes over
+    #[command(after_help = operations::PROMOTE_EXAMPLES)]
+    Promote(OverrideArgs),
+    /// Lift a demote or promote before it runs out
+    #[command(after_help = operations::CLEAR_OVERRIDE_EXAMPLES)]
+    ClearOverride(ClearOverrideArgs),
+    /// Take an instance out of service: it releases its addresses and takes no part in VRRP
+    #[command(after_help = operations::DISABLE_EXAMPLES)]
+    Disable(ToggleArgs),
+    /// Put a disabled instance back in service
+    #[command(after_help = operations::ENABLE_EXAMPLES)]
+    Enable(ToggleArgs),
+    /// Report the health of a check that --track-report trackers follow
+    #[command(after_help = operations::REPORT_HEALTH_EXAMPLES)]
+    ReportHealth(ReportHealthArgs),
+    /// Create, change, show and remove sync groups (instances that change state together)
+    #[command(subcommand, after_help = operations::SYNC_GROUP_EXAMPLES)]
+    SyncGroup(SyncGroupCommand),
+    /// Turn a keepalived.conf into havip instances (see the report on stderr)
+    #[command(after_help = operations::IMPORT_EXAMPLES)]
+    ImportKeepalived(ImportArgs),
+    /// Internal: runs one notify hook for 'watch --exec --cursor-file' and records its end
+    #[command(hide = true)]
+    RunHook(RunHookArgs),
+}
+
+/// The supervisor of one hook run (see commands/inflight.rs).
+#[derive(Debug, Args)]
+pub struct RunHookArgs {
+    #[arg(long)]
+    pub marker: String,
+    #[arg(long)]
+    pub seq: u64,
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    /// The hook's command line, after --
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -301,6 +406,14 @@ pub struct UpdateArgs {
     #[arg(long, conflicts_with = "labels")]
     pub clear_labels: bool,
 
+    /// Remove every tracker
+    #[arg(
+        long,
+        help_heading = "Trackers",
+        conflicts_with_all = ["track_interface", "track_script", "track_file", "track_report"]
+    )]
+    pub clear_trackers: bool,
+
     /// Refuse the change unless the instance is still at this revision (see get-instance)
     #[arg(long, value_name = "R")]
     pub revision: Option<u64>,
@@ -332,6 +445,8 @@ impl UpdateArgs {
             || s.garp_delay.is_some()
             || s.garp_refresh.is_some()
             || s.checksum.is_some()
+            || !s.trackers.is_empty()
+            || self.clear_trackers
             || self.preempt
             || self.enable
             || self.no_vmac
@@ -425,6 +540,9 @@ pub struct SpecFlags {
     /// pseudo-header, as keepalived does)
     #[arg(long, value_enum, value_name = "MODE")]
     pub checksum: Option<ChecksumArg>,
+
+    #[command(flatten)]
+    pub trackers: TrackerFlags,
 }
 
 /// Flags of the commands that change configuration.
@@ -485,8 +603,36 @@ pub struct WatchArgs {
     pub instances: Vec<String>,
 
     /// Only events of this kind; repeat, or separate with commas
-    #[arg(long = "kind", value_name = "KIND", value_enum, value_delimiter = ',')]
+    #[arg(
+        long = "kind",
+        value_name = "KIND",
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with = "exec"
+    )]
     pub kinds: Vec<EventKindArg>,
+
+    /// Run CMD for every state change, with keepalived's notify arguments (see below)
+    #[arg(long, value_name = "CMD", help_heading = "Notify hooks")]
+    pub exec: Option<String>,
+
+    /// Run the --exec command with /bin/sh -c instead of directly
+    #[arg(long, requires = "exec", help_heading = "Notify hooks")]
+    pub shell: bool,
+
+    /// Give up on a hook that runs longer than this and kill it (default: wait)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "exec",
+        value_parser = parse_timeout,
+        help_heading = "Notify hooks"
+    )]
+    pub exec_timeout: Option<StdDuration>,
+
+    /// Record the last event handled here and resume after it when restarted
+    #[arg(long, value_name = "FILE", help_heading = "Notify hooks")]
+    pub cursor_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -497,6 +643,8 @@ pub enum EventKindArg {
     InstanceDeleted,
     DaemonStarted,
     DaemonStopping,
+    EventsLost,
+    TrackerChanged,
 }
 
 #[derive(Debug, Args)]
@@ -533,7 +681,7 @@ pub struct ApplyArgs {
     #[arg(short, long, value_name = "FILE")]
     pub file: String,
 
-    /// Also delete the instances that the file does not name
+    /// Also delete the instances and sync groups that the file does not name
     #[arg(long)]
     pub prune: bool,
 

@@ -1,0 +1,238 @@
+//! The file patterns of keepalived's include: csh-style braces ({a,b}) and the shell's
+//! wildcards (*, ?, [...]), matched against folder listings from the [`Loader`].
+
+use std::path::{Path, PathBuf};
+
+use super::loader::Loader;
+
+/// More alternatives than this from braces is a mistake, not a configuration.
+const MAX_EXPANSIONS: usize = 1024;
+
+pub fn has_wildcard(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+/// `{a,b}c` → `ac`, `bc`, innermost-first, in order. A brace without a comma at its level
+/// is kept as it is, as csh does.
+pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
+    let mut done = Vec::new();
+    let mut todo = vec![pattern.to_owned()];
+    while let Some(p) = todo.pop() {
+        match split_first_brace(&p) {
+            Some((head, alternatives, tail)) => {
+                for alternative in alternatives.iter().rev() {
+                    todo.push(format!("{head}{alternative}{tail}"));
+                }
+            }
+            None => done.push(p),
+        }
+        if done.len() + todo.len() > MAX_EXPANSIONS {
+            return Err(format!(
+                "the pattern {pattern} expands to more than {MAX_EXPANSIONS} names"
+            ));
+        }
+    }
+    Ok(done)
+}
+
+/// The text before the first `{…,…}` group, its alternatives and the text after it.
+fn split_first_brace(p: &str) -> Option<(String, Vec<String>, String)> {
+    let chars: Vec<char> = p.chars().collect();
+    for (open, c) in chars.iter().enumerate() {
+        if *c != '{' {
+            continue;
+        }
+        let mut depth = 0;
+        let mut parts = Vec::new();
+        let mut part = String::new();
+        for (index, c) in chars.iter().enumerate().skip(open + 1) {
+            match c {
+                '{' => {
+                    depth += 1;
+                    part.push(*c);
+                }
+                '}' if depth == 0 => {
+                    if parts.is_empty() {
+                        break; // no comma: not a brace group
+                    }
+                    parts.push(std::mem::take(&mut part));
+                    let head: String = chars[..open].iter().collect();
+                    let tail: String = chars[index + 1..].iter().collect();
+                    return Some((head, parts, tail));
+                }
+                '}' => {
+                    depth -= 1;
+                    part.push(*c);
+                }
+                ',' if depth == 0 => parts.push(std::mem::take(&mut part)),
+                c => part.push(*c),
+            }
+        }
+    }
+    None
+}
+
+/// The existing paths that `pattern` (absolute, braces expanded) matches, sorted. Names
+/// starting with '.' match only a pattern that starts with '.', as in the shell.
+pub fn matches(pattern: &Path, loader: &dyn Loader) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::from("/")];
+    for component in pattern.components().skip(1) {
+        let part = component.as_os_str().to_string_lossy();
+        let mut next = Vec::new();
+        for base in &found {
+            if has_wildcard(&part) {
+                let Ok(mut names) = loader.list(base) else {
+                    continue;
+                };
+                names.sort();
+                for name in names {
+                    let hidden = name.starts_with('.') && !part.starts_with('.');
+                    if !hidden && fnmatch(&part, &name) {
+                        next.push(base.join(name));
+                    }
+                }
+            } else {
+                next.push(base.join(part.as_ref()));
+            }
+        }
+        found = next;
+    }
+    found
+}
+
+/// Whether `name` matches the shell pattern `pattern` (*, ?, [abc], [a-z], [!a]).
+pub fn fnmatch(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matching with one backtrack point for the last '*': linear enough for
+    // file names, and no recursion for a fuzzer to exhaust.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() {
+            match p[pi] {
+                '*' => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                    continue;
+                }
+                '?' => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                '[' => match class(&p[pi..], n[ni]) {
+                    Some((true, len)) => {
+                        pi += len;
+                        ni += 1;
+                        continue;
+                    }
+                    Some((false, _)) => {}
+                    // An unclosed '[' is an ordinary character.
+                    None if n[ni] == '[' => {
+                        pi += 1;
+                        ni += 1;
+                        continue;
+                    }
+                    None => {}
+                },
+                c if c == n[ni] => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((star_p, star_n)) => {
+                pi = star_p + 1;
+                ni = star_n + 1;
+                star = Some((star_p, star_n + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A `[...]` class at the start of `p`: whether `c` is in it and the class's length, or
+/// `None` if it is not closed.
+fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negated = matches!(p.get(i), Some('!' | '^'));
+    if negated {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < p.len() {
+        if p[i] == ']' && !first {
+            return Some((matched != negated, i + 1));
+        }
+        first = false;
+        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+            if p[i] <= c && c <= p[i + 2] {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if p[i] == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keepalived::loader::MemLoader;
+
+    #[test]
+    fn wildcards() {
+        assert!(fnmatch("*.conf", "web.conf"));
+        assert!(!fnmatch("*.conf", "web.conf.bak"));
+        assert!(fnmatch("vi_?.conf", "vi_1.conf"));
+        assert!(fnmatch("[a-c]*", "b"));
+        assert!(!fnmatch("[!a-c]*", "b"));
+        assert!(fnmatch("a*b*c", "aXXbYYc"));
+        assert!(!fnmatch("a*b*c", "aXXbYY"));
+        assert!(fnmatch("[", "["));
+        assert!(fnmatch("*", ""));
+    }
+
+    #[test]
+    fn braces() {
+        assert_eq!(expand_braces("a{b,c}d").unwrap(), ["abd", "acd"]);
+        assert_eq!(
+            expand_braces("{foo/{,cat,dog},bar}").unwrap(),
+            ["foo/", "foo/cat", "foo/dog", "bar"]
+        );
+        assert_eq!(expand_braces("{x}").unwrap(), ["{x}"]);
+        assert!(expand_braces(&"{a,b}".repeat(11)).is_err());
+    }
+
+    #[test]
+    fn globs_walk_the_loader() {
+        let loader = MemLoader::new()
+            .with("/etc/k/conf.d/b.conf", "")
+            .with("/etc/k/conf.d/a.conf", "")
+            .with("/etc/k/conf.d/.hidden.conf", "")
+            .with("/etc/k/conf.d/notes.txt", "");
+        assert_eq!(
+            matches(Path::new("/etc/k/conf.d/*.conf"), &loader),
+            [
+                PathBuf::from("/etc/k/conf.d/a.conf"),
+                PathBuf::from("/etc/k/conf.d/b.conf")
+            ]
+        );
+        assert_eq!(
+            matches(Path::new("/etc/*/conf.d/n*"), &loader),
+            [PathBuf::from("/etc/k/conf.d/notes.txt")]
+        );
+        assert!(matches(Path::new("/nowhere/*.conf"), &loader).is_empty());
+    }
+}
