@@ -32,6 +32,15 @@ pub fn target(tracker: &Tracker) -> String {
     }
 }
 
+/// The tracker's detail, with how many runs were killed at their timeout, if any.
+fn detail(status: &TrackerStatus) -> String {
+    match status.timeouts {
+        0 => status.detail.clone(),
+        1 => format!("{} (1 run timed out)", status.detail),
+        n => format!("{} ({n} runs timed out)", status.detail),
+    }
+}
+
 /// The "Trackers:" section under get-instance's key/value view; empty without trackers.
 /// A tracker the daemon reports no status for (yet) shows "-".
 pub fn table(trackers: &[Tracker], statuses: &[TrackerStatus]) -> String {
@@ -50,7 +59,7 @@ pub fn table(trackers: &[Tracker], statuses: &[TrackerStatus]) -> String {
             tracker.weight.to_string(),
             status.map_or("-".to_owned(), |s| yes_no(s.healthy)),
             status.map_or("-".to_owned(), |s| format!("{:+}", s.priority_change)),
-            status.map_or(String::new(), |s| s.detail.clone()),
+            status.map_or(String::new(), detail),
         ]);
     }
     // Status for a tracker the spec no longer names (a daemon mid-update): still shown.
@@ -63,7 +72,7 @@ pub fn table(trackers: &[Tracker], statuses: &[TrackerStatus]) -> String {
                 "-".to_owned(),
                 yes_no(status.healthy),
                 format!("{:+}", status.priority_change),
-                status.detail.clone(),
+                detail(status),
             ]);
         }
     }
@@ -143,6 +152,7 @@ mod tests {
             detail: "exit status 1".into(),
             since: None,
             priority_change: -20,
+            ..Default::default()
         }];
         assert_eq!(
             table(&trackers, &statuses),

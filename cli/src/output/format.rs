@@ -321,6 +321,7 @@ mod tests {
                 actor: "uid:0".into(),
                 changed_fields: vec!["priority".into(), "virtual_addresses".into()],
                 comment: "move traffic".into(),
+                ..Default::default()
             })),
         };
         assert_eq!(

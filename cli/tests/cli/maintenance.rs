@@ -326,6 +326,7 @@ async fn tracker_flags_on_create_and_update() {
                 detail: "up".into(),
                 since: None,
                 priority_change: 0,
+                ..Default::default()
             },
             TrackerStatus {
                 name: "haproxy".into(),
@@ -333,6 +334,7 @@ async fn tracker_flags_on_create_and_update() {
                 detail: "exit status 1".into(),
                 since: None,
                 priority_change: -20,
+                ..Default::default()
             },
         ];
     }

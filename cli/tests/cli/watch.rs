@@ -24,6 +24,7 @@ pub fn events(count: u64) -> Vec<Event> {
                         actor: "uid:0".into(),
                         changed_fields: vec!["priority".into()],
                         comment: String::new(),
+                        ..Default::default()
                     })),
                 }
             } else {
