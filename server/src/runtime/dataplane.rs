@@ -1,7 +1,7 @@
 //! The data-plane thread: one single-threaded runtime, one state shared by three kinds of
 //! task (commands, timers, one reader per socket) that never hold it across an await.
 
-use super::board::{LiveStatus, StatusBoard};
+use super::board::{Identity, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::timers::TimerQueue;
@@ -11,6 +11,7 @@ use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
 use crate::net::socket::{AdvertSocket, Received};
+use crate::observability::spans;
 use havip_proto::v1;
 use havip_vrrp::packet::{
     self, AdvertFields, DecodeContext, EncodeContext, check_ttl, decode, peek_vrid,
@@ -57,6 +58,18 @@ pub(super) fn run(deps: Deps, commands: mpsc::UnboundedReceiver<Command>) {
 }
 
 type Shared = Rc<RefCell<DataPlane>>;
+
+/// A fresh board entry for a plan, named for metrics.
+fn live_status(plan: &InstancePlan) -> Arc<LiveStatus> {
+    Arc::new(LiveStatus::new(
+        SystemTime::now(),
+        Identity {
+            name: plan.name.clone(),
+            interface: plan.spec.interface.clone(),
+            vrid: plan.spec.vrid.get(),
+        },
+    ))
+}
 
 async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
     let wake = Rc::new(Notify::new());
@@ -239,7 +252,7 @@ impl DataPlane {
                 return;
             }
         };
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(&plan);
         self.deps.board.insert(plan.id, live.clone());
         let inst = RunningInstance::new(&plan, &iface, engine, live, source);
         let id = inst.id;
@@ -271,7 +284,7 @@ impl DataPlane {
             Ok(e) => e,
             Err(e) => return self.fail_start(&plan, &e.to_string()),
         };
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(&plan);
         live.update(|s| {
             s.error = Some(format!(
                 "interface {} does not exist; the instance starts when it appears",
@@ -294,7 +307,7 @@ impl DataPlane {
 
     fn fail_start(&mut self, plan: &InstancePlan, why: &str) {
         error!(instance = %plan.name, interface = %plan.spec.interface, error = why, "cannot start instance");
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(plan);
         live.update(|s| s.error = Some(format!("cannot start on {}: {why}", plan.spec.interface)));
         self.deps.board.insert(plan.id, live);
     }
@@ -729,8 +742,12 @@ impl DataPlane {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
-        if let Some(AdvertVerdict::Dropped(reason)) = fx.verdict {
-            inst.live.counters.bad_packet(reason.label());
+        match fx.verdict {
+            Some(AdvertVerdict::Dropped(reason)) => inst.live.counters.bad_packet(reason.label()),
+            // Only a master's adverts are accepted (or a rival's that makes a master step
+            // down, which makes the rival the master).
+            Some(AdvertVerdict::Accepted) => inst.live.counters.heard_master(),
+            _ => {}
         }
         if let Some(from) = fx.address_mismatch_from {
             inst.live
@@ -825,9 +842,14 @@ impl DataPlane {
         let status = inst.engine.status();
         let counters = &inst.live.counters;
         counters.transitions.fetch_add(1, Ordering::Relaxed);
+        counters.count_transition(t.to, t.reason.label());
         if t.to == State::Master {
             counters.became_master.fetch_add(1, Ordering::Relaxed);
         }
+        // The span exports the transition with --otlp-endpoint and puts its trace id on
+        // the log line; transitions are rare, so this costs nothing per advert.
+        let span = spans::transition(&inst.name, t.from.name(), t.to.name(), t.reason.label());
+        let _entered = span.enter();
         info!(
             instance = %inst.name,
             from = %t.from,

@@ -14,7 +14,7 @@ mod host_ops;
 mod instance;
 mod timers;
 
-pub use board::{Counters, LiveStatus, ReasonView, Snapshot, StatusBoard};
+pub use board::{Counters, Identity, LiveStatus, ReasonView, Snapshot, StatusBoard};
 pub use host_ops::{HostOps, HostOpsHandle};
 
 /// The addresses an instance installs when master (IPv6: the virtual router's link-local
