@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod history;
 pub mod instances;
+pub mod ops;
 pub mod watch;
 
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use crate::args::{Cli, Command};
-use crate::connect::{self, Server};
+use crate::connect::{self, ClientTls, Server};
 use crate::error::CliError;
 use crate::output::Out;
 use crate::output::format::Clock;
@@ -41,8 +42,18 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    // These need no havipd.
+    match &cli.command {
+        Command::Completions(args) => return ops::completions(args),
+        Command::Man(args) => return ops::man(args),
+        _ => {}
+    }
     let ctx = Ctx {
-        server: cli.server,
+        server: cli.server.with_tls(ClientTls {
+            ca: cli.tls_ca,
+            cert: cli.tls_cert,
+            key: cli.tls_key,
+        })?,
         timeout: cli.timeout,
         out: Out::new(cli.output),
         clock: Clock::system(),
@@ -56,5 +67,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Watch(args) => watch::run(&ctx, &args).await,
         Command::History(args) => history::run(&ctx, &args).await,
         Command::Apply(args) => apply::run(&ctx, &args).await,
+        Command::Health(args) => ops::health(&ctx, &args).await,
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
