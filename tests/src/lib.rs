@@ -11,6 +11,9 @@
 pub mod daemon;
 pub mod keepalived;
 pub mod lab;
+pub mod netns;
+pub mod otlp;
+pub mod pki;
 pub mod vrrp;
 
 pub use daemon::Daemon;
