@@ -301,7 +301,14 @@ impl DataPlane {
         };
         let mut inst = RunningInstance::new(&plan, &none, engine, live, placeholder);
         inst.phase = Phase::Detached;
-        warn!(instance = %plan.name, interface = %plan.spec.interface, "interface does not exist; waiting for it");
+        // Every start and config change of the instance comes here while the interface is
+        // missing: one line per window.
+        if let Some(suppressed) = self
+            .warnings
+            .check((plan.id.0, "no_interface"), Instant::now())
+        {
+            warn!(instance = %plan.name, interface = %plan.spec.interface, suppressed, "interface does not exist; waiting for it");
+        }
         self.instances.insert(plan.id, inst);
     }
 
@@ -315,8 +322,12 @@ impl DataPlane {
     /// Attach to the sockets and let the engine start.
     fn begin(&mut self, shared: &Shared, id: InstanceId) {
         if let Err(e) = self.attach(shared, id) {
+            let report = self.warnings.check((id.0, "open_socket"), Instant::now());
             if let Some(inst) = self.instances.get(&id) {
-                error!(instance = %inst.name, error = %e, "cannot open the VRRP socket");
+                // Link flaps retry this: one line per window.
+                if let Some(suppressed) = report {
+                    error!(instance = %inst.name, error = %e, suppressed, "cannot open the VRRP socket");
+                }
                 inst.live
                     .update(|s| s.error = Some(format!("cannot open the VRRP socket: {e}")));
             }
@@ -436,7 +447,9 @@ impl DataPlane {
                 self.begin(shared, id);
             }
             Err(e) => {
-                error!(instance = %inst.name, error = %e, "cannot create the VMAC interface");
+                if let Some(suppressed) = self.warnings.check((id.0, "vmac"), Instant::now()) {
+                    error!(instance = %inst.name, error = %e, suppressed, "cannot create the VMAC interface");
+                }
                 inst.live
                     .update(|s| s.error = Some(format!("cannot create the VMAC interface: {e}")));
             }
@@ -581,7 +594,12 @@ impl DataPlane {
         match result {
             Ok(()) => ch.joined = want,
             Err(e) => {
-                warn!(ifindex = key.0, family = %key.1, error = %e, "changing the VRRP multicast membership failed")
+                if let Some(suppressed) = self
+                    .warnings
+                    .check((u64::from(key.0), "multicast"), Instant::now())
+                {
+                    warn!(ifindex = key.0, family = %key.1, error = %e, suppressed, "changing the VRRP multicast membership failed");
+                }
             }
         }
     }
