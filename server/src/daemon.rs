@@ -71,7 +71,8 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         .as_deref()
         .map(api::resolve_group)
         .transpose()?;
-    crate::fsguard::prepare_parent(&args.db, "--db")?;
+    // Only havipd reads the database: 0700, as the store makes it.
+    crate::fsguard::prepare_parent(&args.db, "--db", 0o700)?;
 
     let (store, bus) = Store::open(StoreOptions {
         event_retention: args.event_retention,

@@ -48,9 +48,9 @@ pub enum UnsafeDir {
     },
 }
 
-/// Create `file`'s folder if missing (mode 0750) and check it and the folders above it.
-/// `flag` names the option the path came from, for the message.
-pub fn prepare_parent(file: &Path, flag: &'static str) -> Result<(), UnsafeDir> {
+/// Create `file`'s folder if missing (with `mode`, less the umask) and check it and the
+/// folders above it. `flag` names the option the path came from, for the message.
+pub fn prepare_parent(file: &Path, flag: &'static str, mode: u32) -> Result<(), UnsafeDir> {
     let dir = match file.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -62,7 +62,7 @@ pub fn prepare_parent(file: &Path, flag: &'static str) -> Result<(), UnsafeDir> 
     };
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o750)
+        .mode(mode)
         .create(dir)
         .map_err(io)?;
     // The real path: a symlink's target is what gets written to.
@@ -135,7 +135,7 @@ mod tests {
     fn a_private_folder_is_created_and_accepted() {
         let root = tempfile::tempdir().unwrap();
         let db = root.path().join("state/havip.db");
-        prepare_parent(&db, "--db").unwrap();
+        prepare_parent(&db, "--db", 0o700).unwrap();
         let mode = std::fs::metadata(root.path().join("state")).unwrap().mode() & 0o777;
         assert_eq!(
             mode & 0o007,
@@ -150,7 +150,7 @@ mod tests {
         let open = root.path().join("open");
         std::fs::create_dir(&open).unwrap();
         chmod(&open, 0o777);
-        let err = prepare_parent(&open.join("havip.db"), "--db").unwrap_err();
+        let err = prepare_parent(&open.join("havip.db"), "--db", 0o700).unwrap_err();
         assert!(matches!(err, UnsafeDir::WorldWritable { .. }), "{err}");
         let text = err.to_string();
         assert!(
@@ -160,7 +160,7 @@ mod tests {
 
         // Sticky and owned by us (tests run as the owner of what they create): accepted.
         chmod(&open, 0o1777);
-        prepare_parent(&open.join("havip.db"), "--db").unwrap();
+        prepare_parent(&open.join("havip.db"), "--db", 0o700).unwrap();
         // Sticky but someone else's: refused.
         let err = check(&open.canonicalize().unwrap(), "--db", Uid::from_raw(4242)).unwrap_err();
         assert!(matches!(err, UnsafeDir::WorldWritable { .. }), "{err}");
@@ -173,13 +173,13 @@ mod tests {
         let inner = open.join("inner");
         std::fs::create_dir_all(&inner).unwrap();
         chmod(&open, 0o777);
-        let err = prepare_parent(&inner.join("havipd.sock"), "--listen").unwrap_err();
+        let err = prepare_parent(&inner.join("havipd.sock"), "--listen", 0o750).unwrap_err();
         assert!(
             matches!(err, UnsafeDir::AncestorWorldWritable { .. }),
             "{err}"
         );
         chmod(&open, 0o1777);
-        prepare_parent(&inner.join("havipd.sock"), "--listen").unwrap();
+        prepare_parent(&inner.join("havipd.sock"), "--listen", 0o750).unwrap();
     }
 
     #[test]

@@ -96,7 +96,8 @@ impl Listen {
         };
         let incoming = match self {
             Listen::Unix(path) => {
-                crate::fsguard::prepare_parent(path, "--listen")?;
+                // 0750: members of --socket-group must reach the socket.
+                crate::fsguard::prepare_parent(path, "--listen", 0o750)?;
                 if path.exists() {
                     // A socket file left by a crash is removed; one that answers is in use.
                     if tokio::net::UnixStream::connect(path).await.is_ok() {

@@ -34,8 +34,8 @@ pub fn export_failures() -> [u64; 2] {
     ]
 }
 
-/// Who is exporting: `service.name` havipd, its version, and what the standard
-/// OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME variables add.
+/// Who is exporting: `service.name` havipd (always), its version, and what the standard
+/// OTEL_RESOURCE_ATTRIBUTES variable adds.
 pub(super) fn resource() -> Resource {
     Resource::builder()
         .with_service_name("havipd")
