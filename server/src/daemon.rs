@@ -73,6 +73,10 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         .transpose()?;
     // Only havipd reads the database: 0700, as the store makes it.
     crate::fsguard::prepare_parent(&args.db, "--db", 0o700)?;
+    // Bound before anything runs: an address in use or refused stops the daemon before it
+    // touches the database or an interface (and before it would have to undo anything).
+    // Connections wait in the backlog until the API is served.
+    let bound = args.listen.bind(socket_group).await?;
 
     let (store, bus) = Store::open(StoreOptions {
         event_retention: args.event_retention,
@@ -109,7 +113,6 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     });
 
     let manager = Manager::start(store.clone(), runtime, netlink, host_ops).await?;
-    let bound = args.listen.bind(socket_group).await?;
     daemon_event(
         &store,
         v1::EventKind::DaemonStarted,

@@ -113,6 +113,11 @@ fn load(files: &TlsFiles) -> Result<ServerTlsConfig, ApiError> {
         // With a client CA, tonic requires a client certificate that chains to it.
         config = config.client_ca_root(Certificate::from_pem(ca));
     }
+    // Build the acceptor once now, so that a certificate or key rustls cannot use stops the
+    // daemon before it starts anything, not when the API is about to be served.
+    tonic::transport::Server::builder()
+        .tls_config(config.clone())
+        .map_err(ApiError::Tls)?;
     Ok(config)
 }
 
@@ -191,6 +196,16 @@ mod tests {
         std::fs::write(dir.path().join("missing.pem"), key.serialize_pem()).unwrap();
         let err = message(server_config(&tcp("10.0.0.1:1"), &files, false));
         assert!(err.contains("no certificate in PEM format"), "{err}");
+
+        // Markers alone do not make a certificate.
+        std::fs::write(
+            dir.path().join("missing.pem"),
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("missing.key"), key.serialize_pem()).unwrap();
+        let err = message(server_config(&tcp("10.0.0.1:1"), &files, false));
+        assert!(err.contains("is not usable"), "{err}");
 
         let cert = rcgen::CertificateParams::new(vec!["10.0.0.1".into()])
             .unwrap()
