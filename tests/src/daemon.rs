@@ -124,7 +124,8 @@ impl Daemon {
         panic!("havipd did not start within 30 s; its log:\n{}", self.log());
     }
 
-    fn pid(&self) -> Option<Pid> {
+    /// The daemon's process id while it runs.
+    pub fn pid(&self) -> Option<Pid> {
         self.child
             .as_ref()
             .map(|c| Pid::from_raw(i32::try_from(c.id()).unwrap()))
