@@ -197,7 +197,8 @@ impl Daemon {
         );
     }
 
-    fn pid(&self) -> Option<Pid> {
+    /// The daemon's process id while it runs.
+    pub fn pid(&self) -> Option<Pid> {
         self.child
             .as_ref()
             .map(|c| Pid::from_raw(i32::try_from(c.id()).unwrap()))
