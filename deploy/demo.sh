@@ -70,7 +70,7 @@ for node in a b; do
     PIDS+=($!)
 done
 for node in a b; do
-    for _ in $(seq 100); do [[ -S $WORK/$node.sock ]] && break; sleep 0.05; done
+    for _ in $(seq 600); do [[ -S $WORK/$node.sock ]] && break; sleep 0.05; done
 done
 
 say "creating the instance on both nodes (the Tencent Cloud HAVIP guide's setup: VRRPv2, unicast, PASS, 1 s adverts)"
@@ -79,7 +79,7 @@ ctl a create-instance web --interface eth0 --vrid 51 --priority 150 --vip 10.0.0
 ctl b create-instance web --interface eth0 --vrid 51 --priority 100 --vip 10.0.0.100/24 \
     --version 2 --advert-interval 1s --unicast-src 10.0.0.2 --peer 10.0.0.1 --auth-pass demo
 
-for _ in $(seq 200); do [[ $(state a) == STATE_MASTER && $(state b) == STATE_BACKUP ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ $(state a) == STATE_MASTER && $(state b) == STATE_BACKUP ]] && break; sleep 0.05; done
 [[ $(state a) == STATE_MASTER ]] || { echo "a did not become master; its log:"; cat "$WORK/a.log"; exit 1; }
 ctl b get-instance web
 

@@ -1,7 +1,9 @@
 //! havipd's command line: every flag also has a HAVIP_* environment variable.
 
 use crate::api::Listen;
-use clap::{Parser, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,7 +25,9 @@ pub enum LogFormat {
     after_help = "EXAMPLES:\n  \
         havipd                                   # defaults: /var/lib/havip/havip.db, unix:///run/havip/havipd.sock\n  \
         havipd --db /tmp/h.db --listen unix:///tmp/havipd.sock --log-format json\n  \
-        HAVIP_EVENT_RETENTION=7d havipd"
+        HAVIP_EVENT_RETENTION=7d havipd\n  \
+        havipd --listen tcp://10.0.0.11:50051 --tls-cert srv.pem --tls-key srv.key --tls-client-ca ca.pem\n  \
+        havipd --metrics-listen 127.0.0.1:9108 --otlp-endpoint http://127.0.0.1:4317"
 )]
 pub struct Args {
     /// The SQLite database; its folder is created if missing.
@@ -50,6 +54,51 @@ pub struct Args {
     /// How long events and transitions are kept (config changes are kept for good).
     #[arg(long, env = "HAVIP_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub event_retention: Duration,
+
+    /// How many WatchEvents streams may be open at once; more are refused with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "HAVIP_MAX_WATCHERS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_watchers: u32,
+
+    /// The group that owns the unix socket (mode 0660), so its members may use havipctl
+    /// without root. A name or a numeric gid.
+    #[arg(long, env = "HAVIP_SOCKET_GROUP", value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// The server certificate chain (PEM) for a tcp:// listen address.
+    #[arg(long, env = "HAVIP_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "HAVIP_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to: turns on mutual TLS,
+    /// and the certificate's subject is recorded as the actor of every change.
+    #[arg(
+        long,
+        env = "HAVIP_TLS_CLIENT_CA",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Allow a tcp:// listen address without TLS; only a loopback address is accepted.
+    #[arg(long, env = "HAVIP_INSECURE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub insecure: bool,
+
+    /// Serve Prometheus metrics over plain HTTP at http://ADDR/metrics (e.g. 127.0.0.1:9108).
+    #[arg(long, env = "HAVIP_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Export spans and logs over OTLP/gRPC to this collector, e.g. http://127.0.0.1:4317
+    /// (https:// verifies the collector against the system's CA certificates).
+    #[arg(long, env = "HAVIP_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Print the man page (roff) on stdout and exit; for packaging.
+    #[arg(long, hide = true)]
+    pub man_page: bool,
 }
 
 fn parse_listen(s: &str) -> Result<Listen, String> {
@@ -90,5 +139,37 @@ mod tests {
         assert_eq!(a.event_retention, Duration::from_secs(12 * 3600));
         assert_eq!(a.log_format, LogFormat::Json);
         assert!(Args::try_parse_from(["havipd", "--listen", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn access_and_observability_flags() {
+        let a = Args::try_parse_from(["havipd"]).unwrap();
+        assert_eq!(a.max_watchers, 1000);
+        assert!(!a.insecure);
+        assert!(a.tls_cert.is_none() && a.metrics_listen.is_none() && a.otlp_endpoint.is_none());
+        let a = Args::try_parse_from([
+            "havipd",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+            "--metrics-listen",
+            "127.0.0.1:9108",
+            "--socket-group",
+            "havip",
+            "--max-watchers",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(a.tls_client_ca, Some(PathBuf::from("ca.pem")));
+        assert_eq!(a.metrics_listen, Some("127.0.0.1:9108".parse().unwrap()));
+        assert_eq!(a.socket_group.as_deref(), Some("havip"));
+        assert_eq!(a.max_watchers, 5);
+        // A certificate needs its key, and the client CA needs a server certificate.
+        assert!(Args::try_parse_from(["havipd", "--tls-cert", "c.pem"]).is_err());
+        assert!(Args::try_parse_from(["havipd", "--tls-client-ca", "ca.pem"]).is_err());
+        assert!(Args::try_parse_from(["havipd", "--max-watchers", "0"]).is_err());
     }
 }

@@ -1,12 +1,15 @@
-//! Wiring: open the store, start the data plane and its helpers, restore the instances,
-//! serve the API, and stop cleanly on SIGTERM/SIGINT.
+//! Wiring: check the access settings, open the store, start the data plane and its helpers,
+//! restore the instances, serve the API and the metrics, tell systemd, and stop cleanly on
+//! SIGTERM/SIGINT.
 
-use crate::api::{self, Services};
-use crate::args::{Args, LogFormat};
+use crate::api::{self, ApiOptions, Services};
+use crate::args::Args;
 use crate::manager::Manager;
 use crate::net::garp::{GarpLimits, GarpService};
 use crate::net::link::watch_links;
 use crate::net::netlink::Netlink;
+use crate::observability::metrics::Sources;
+use crate::observability::{Metrics, MetricsServer};
 use crate::runtime::{HostOps, Recorder, RuntimeHandle};
 use crate::store::{Store, StoreOptions};
 use crate::trackers::TrackerService;
@@ -14,7 +17,6 @@ use havip_proto::v1;
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -29,22 +31,10 @@ pub enum DaemonError {
     Api(#[from] api::ApiError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
-    #[error("invalid --log-level {0:?}: {1}")]
-    LogFilter(String, String),
-}
-
-pub fn init_logging(args: &Args) -> Result<(), DaemonError> {
-    let filter = EnvFilter::try_new(&args.log_level)
-        .map_err(|e| DaemonError::LogFilter(args.log_level.clone(), e.to_string()))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests) is harmless; keep the first.
-    let _ = match args.log_format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-    Ok(())
+    #[error("{0}")]
+    Metrics(#[from] crate::observability::ScrapeError),
+    #[error("{0}")]
+    UnsafeDir(#[from] crate::fsguard::UnsafeDir),
 }
 
 /// Transitions go to the store, which never blocks the data plane.
@@ -71,6 +61,28 @@ fn daemon_event(store: &Store, kind: v1::EventKind, detail: String) {
 }
 
 pub async fn run(args: Args) -> Result<(), DaemonError> {
+    // Refuse a bad access setting before anything is created.
+    let tls = api::tls::server_config(
+        &args.listen,
+        &api::tls::TlsFiles {
+            cert: args.tls_cert.clone(),
+            key: args.tls_key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        },
+        args.insecure,
+    )?;
+    let socket_group = args
+        .socket_group
+        .as_deref()
+        .map(api::resolve_group)
+        .transpose()?;
+    // Only havipd reads the database: 0700, as the store makes it.
+    crate::fsguard::prepare_parent(&args.db, "--db", 0o700)?;
+    // Bound before anything runs: an address in use or refused stops the daemon before it
+    // touches the database or an interface (and before it would have to undo anything).
+    // Connections wait in the backlog until the API is served.
+    let bound = args.listen.bind(socket_group).await?;
+
     let (store, bus) = Store::open(StoreOptions {
         event_retention: args.event_retention,
         subscriber_buffer: args.watch_buffer as usize,
@@ -85,6 +97,15 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let recorder: Arc<dyn Recorder> = Arc::new(StoreRecorder(store.clone()));
     let runtime =
         RuntimeHandle::spawn(host_ops.clone(), garp, recorder).map_err(DaemonError::Runtime)?;
+    let metrics = Metrics::for_daemon(Sources {
+        board: runtime.board().clone(),
+        store: store.clone(),
+        bus: bus.clone(),
+    });
+    let _metrics_server = match args.metrics_listen {
+        Some(addr) => Some(MetricsServer::start(addr, metrics.clone()).await?),
+        None => None,
+    };
 
     let trackers = TrackerService::spawn(runtime.clone(), netlink.clone());
     let mut links = watch_links().await?;
@@ -116,19 +137,26 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
         bus,
         trackers,
     };
-    let listen = args.listen.clone();
+    let options = ApiOptions {
+        tls,
+        max_watchers: args.max_watchers as usize,
+        metrics,
+    };
     let server = tokio::spawn(async move {
-        api::serve(&listen, services, async {
+        api::serve(bound, services, options, async {
             let _ = stop_rx.await;
         })
         .await
     });
+    // The stored instances are running and the API is bound: ready.
+    crate::notify::ready(&format!("serving the API on {}", args.listen));
     let served = tokio::select! {
         _ = term.recv() => { info!(signal = "SIGTERM", "stopping"); None }
         _ = int.recv() => { info!(signal = "SIGINT", "stopping"); None }
         r = server => Some(r),
     };
 
+    crate::notify::stopping();
     daemon_event(
         &store,
         v1::EventKind::DaemonStopping,

@@ -1,5 +1,6 @@
 //! A havipd running inside a lab namespace, with its own database and unix socket in a
-//! temporary folder, and gRPC clients for it.
+//! temporary folder, and gRPC clients for it. Readiness is what systemd would see: the
+//! daemon's READY=1 on a NOTIFY_SOCKET in its folder.
 
 use crate::lab::Host;
 use havip_proto::v1::event_service_client::EventServiceClient;
@@ -10,8 +11,9 @@ use havip_proto::v1::sync_group_service_client::SyncGroupServiceClient;
 use hyper_util::rt::TokioIo;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
@@ -22,6 +24,8 @@ pub struct Daemon {
     pub dir: PathBuf,
     extra: Vec<String>,
     child: Option<Child>,
+    /// Where the daemon sends READY=1 and STOPPING=1 (its NOTIFY_SOCKET).
+    notify: UnixDatagram,
 }
 
 /// A binary this package builds for its tests (`e2e-havipd`, `e2e-havipctl`): next to
@@ -69,15 +73,36 @@ impl Daemon {
 
     fn launch(ns: &str, dir: PathBuf, extra: &[&str]) -> Daemon {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let notify = UnixDatagram::bind(dir.join("notify.sock")).unwrap();
         let child = Daemon::spawn(ns, &dir, &extra);
-        let daemon = Daemon {
+        let mut daemon = Daemon {
             ns: ns.to_owned(),
             dir,
             extra,
             child: Some(child),
+            notify,
         };
         daemon.wait_ready();
         daemon
+    }
+
+    /// The command that runs havipd in `ns` with its files in `dir`; `--db` and `--listen`
+    /// point into `dir` unless `extra` gives them.
+    fn command(ns: &str, dir: &Path, extra: &[String]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(havipd_bin());
+        if !extra.iter().any(|a| a == "--db") {
+            cmd.arg("--db").arg(dir.join("havip.db"));
+        }
+        if !extra.iter().any(|a| a == "--listen") {
+            cmd.arg("--listen")
+                .arg(format!("unix://{}", dir.join("havipd.sock").display()));
+        }
+        cmd.args(["--log-level", "havipd=debug,info"])
+            .args(extra)
+            .env("NOTIFY_SOCKET", dir.join("notify.sock"))
+            .stdin(Stdio::null());
+        cmd
     }
 
     fn spawn(ns: &str, dir: &Path, extra: &[String]) -> Child {
@@ -86,20 +111,47 @@ impl Daemon {
             .append(true)
             .open(dir.join("havipd.log"))
             .unwrap();
-        Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(havipd_bin())
-            .arg("--db")
-            .arg(dir.join("havip.db"))
-            .arg("--listen")
-            .arg(format!("unix://{}", dir.join("havipd.sock").display()))
-            .args(["--log-level", "havipd=debug,info"])
-            .args(extra)
-            .stdin(Stdio::null())
+        Daemon::command(ns, dir, extra)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// Run havipd in `host`'s namespace with `args`, expecting it to refuse to start:
+    /// returns its output once it exited (within 30 s).
+    pub fn run_to_exit(host: &Host, name: &str, args: &[&str]) -> Output {
+        let dir = std::env::temp_dir().join(format!("{}-{name}", host.ns));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        let mut child = Daemon::command(&host.ns, &dir, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("havipd {args:?} did not exit within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    /// What the daemon told its NOTIFY_SOCKET since the last call, one string per message.
+    pub fn notifications(&self) -> Vec<String> {
+        self.notify.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.notify.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -115,18 +167,40 @@ impl Daemon {
         std::fs::read_to_string(self.dir.join("havipd.log")).unwrap_or_default()
     }
 
-    fn wait_ready(&self) {
+    /// Wait for READY=1 (the instances are restored and the API listens), failing early
+    /// with the log if the daemon exits instead.
+    fn wait_ready(&mut self) {
+        self.notify.set_nonblocking(false).unwrap();
+        self.notify
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut buf = [0u8; 4096];
         while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+            if let Ok(n) = self.notify.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+            {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "havipd exited with {status} before it was ready; its log:\n{}",
+                    self.log()
+                );
+            }
         }
-        panic!("havipd did not start within 30 s; its log:\n{}", self.log());
+        panic!(
+            "havipd did not send READY=1 within 30 s; its log:\n{}",
+            self.log()
+        );
     }
 
-    fn pid(&self) -> Option<Pid> {
+    /// The daemon's process id while it runs.
+    pub fn pid(&self) -> Option<Pid> {
         self.child
             .as_ref()
             .map(|c| Pid::from_raw(i32::try_from(c.id()).unwrap()))

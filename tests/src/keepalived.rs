@@ -73,11 +73,16 @@ pub fn available() -> bool {
 
 impl Keepalived {
     pub fn start(host: &Host, name: &str, config: &KeepalivedConfig) -> Keepalived {
+        Keepalived::start_with_text(host, name, &config.render(name))
+    }
+
+    /// Start keepalived with a configuration written out in full.
+    pub fn start_with_text(host: &Host, name: &str, config: &str) -> Keepalived {
         let dir = std::env::temp_dir().join(format!("{}-{name}", host.ns));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("keepalived.conf");
-        std::fs::write(&conf, config.render(name)).unwrap();
+        std::fs::write(&conf, config).unwrap();
         let log = std::fs::File::create(dir.join("keepalived.log")).unwrap();
         let child = Command::new("ip")
             .args([
@@ -117,6 +122,13 @@ impl Keepalived {
             std::thread::sleep(Duration::from_millis(50));
         }
         k
+    }
+
+    /// The VRRP child process, the one that does the work (keepalived forks it).
+    pub fn vrrp_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("vrrp.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
     }
 
     pub fn log(&self) -> String {

@@ -12,6 +12,9 @@ pub mod checks;
 pub mod daemon;
 pub mod keepalived;
 pub mod lab;
+pub mod netns;
+pub mod otlp;
+pub mod pki;
 pub mod vrrp;
 
 pub use daemon::Daemon;

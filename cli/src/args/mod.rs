@@ -6,6 +6,7 @@
 //! the right shape.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -212,7 +213,8 @@ const GLOBAL: &str = "Global options";
     after_help = TOP_AFTER_HELP
 )]
 pub struct Cli {
-    /// Where havipd listens: unix:///PATH or http://HOST:PORT
+    /// Where havipd listens: unix:///PATH, https://HOST:PORT, or http://127.0.0.1:PORT
+    /// for a havipd on this host started with --insecure
     #[arg(
         long,
         global = true,
@@ -246,6 +248,20 @@ pub struct Cli {
         value_parser = parse_timeout
     )]
     pub timeout: StdDuration,
+
+    /// With https://: the CA certificate (PEM) that signed havipd's certificate; without
+    /// it, the system's CA certificates are trusted
+    #[arg(long, global = true, help_heading = GLOBAL, env = "HAVIP_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// With https://: a client certificate (PEM) for havipd's mutual TLS; its subject is
+    /// recorded as the author of changes
+    #[arg(long, global = true, help_heading = GLOBAL, env = "HAVIP_CLIENT_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, global = true, help_heading = GLOBAL, env = "HAVIP_CLIENT_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -312,6 +328,15 @@ pub enum Command {
     /// Internal: runs one notify hook for 'watch --exec --cursor-file' and records its end
     #[command(hide = true)]
     RunHook(RunHookArgs),
+    /// Ask havipd whether it serves (grpc.health.v1); exit status 0 only if it does
+    #[command(after_help = HEALTH_EXAMPLES)]
+    Health(HealthArgs),
+    /// Print a shell completion script
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Write man pages for havipctl and each of its commands
+    #[command(after_help = MAN_EXAMPLES)]
+    Man(ManArgs),
 }
 
 /// The supervisor of one hook run (see commands/inflight.rs).
@@ -326,6 +351,46 @@ pub struct RunHookArgs {
     /// The hook's command line, after --
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+const HEALTH_EXAMPLES: &str = "\
+Examples:
+  havipctl health
+  havipctl health --service havip.v1.InstanceService
+  havipctl --server https://10.0.0.11:50051 --tls-ca ca.pem health
+
+A readiness probe (Kubernetes exec probe, a load balancer check) can run it as is.";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  havipctl completions bash > /etc/bash_completion.d/havipctl
+  havipctl completions zsh > \"${fpath[1]}/_havipctl\"
+  havipctl completions fish > ~/.config/fish/completions/havipctl.fish";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  havipctl man --out-dir /usr/local/share/man/man1
+  havipd --man-page > /usr/local/share/man/man8/havipd.8";
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// A service to ask about, e.g. havip.v1.InstanceService (default: the whole server)
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub service: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The folder to write havipctl.1 and havipctl-COMMAND.1 into (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -925,8 +990,28 @@ mod tests {
     fn server_urls_are_checked_while_parsing() {
         let cli = parse(&["list-instances", "--server", "http://127.0.0.1:50051"]).unwrap();
         assert_eq!(cli.server.url, "http://127.0.0.1:50051");
-        let err = parse(&["list-instances", "--server", "https://h:1"]).unwrap_err();
+        let cli = parse(&[
+            "list-instances",
+            "--server",
+            "https://h:1",
+            "--tls-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(cli.tls_ca, Some(PathBuf::from("ca.pem")));
+        let err = parse(&["list-instances", "--server", "http://10.0.0.1:1"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("TLS"), "{err}");
+        assert!(err.to_string().contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn completions_and_man_pages_come_from_the_command_line_definition() {
+        let cli = parse(&["completions", "zsh"]).unwrap();
+        assert!(matches!(cli.command, Command::Completions(_)));
+        assert!(parse(&["completions", "tcsh"]).is_err());
+        let cli = parse(&["man", "--out-dir", "/tmp/x"]).unwrap();
+        assert!(matches!(cli.command, Command::Man(_)));
+        let cli = parse(&["health"]).unwrap();
+        assert!(matches!(cli.command, Command::Health(ref h) if h.service.is_empty()));
     }
 }

@@ -8,6 +8,7 @@ pub mod import;
 pub mod inflight;
 pub mod instances;
 pub mod maintenance;
+pub mod ops;
 pub mod sync_groups;
 pub mod trackers;
 pub mod watch;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use crate::args::{Cli, Command};
-use crate::connect::{self, Server};
+use crate::connect::{self, ClientTls, Server};
 use crate::error::CliError;
 use crate::output::Out;
 use crate::output::format::Clock;
@@ -48,8 +49,18 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    // These need no havipd.
+    match &cli.command {
+        Command::Completions(args) => return ops::completions(args),
+        Command::Man(args) => return ops::man(args),
+        _ => {}
+    }
     let ctx = Ctx {
-        server: cli.server,
+        server: cli.server.with_tls(ClientTls {
+            ca: cli.tls_ca,
+            cert: cli.tls_cert,
+            key: cli.tls_key,
+        })?,
         timeout: cli.timeout,
         out: Out::new(cli.output),
         clock: Clock::system(),
@@ -77,5 +88,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ImportKeepalived(args) => import::run(&ctx, &args).await,
         // Run by main() before any runtime exists.
         Command::RunHook(_) => Ok(()),
+        Command::Health(args) => ops::health(&ctx, &args).await,
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }

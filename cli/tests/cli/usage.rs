@@ -76,14 +76,54 @@ async fn tcp_works_too() {
 }
 
 #[tokio::test]
-async fn https_is_refused_until_tls_exists() {
-    let run = havipctl(&["--server", "https://havip.example:50051", "list-instances"]).await;
+async fn plain_http_beyond_loopback_and_tls_files_without_https_are_refused() {
+    let run = havipctl(&["--server", "http://10.0.0.1:50051", "list-instances"]).await;
     run.expect_code(2);
     assert!(
-        run.stderr.contains("TLS (https://) is not supported yet"),
+        run.stderr
+            .contains("plain http:// is only for a havipd on this host"),
         "{}",
         run.stderr
     );
+    let run = havipctl(&[
+        "--server",
+        "unix:///run/havip/havipd.sock",
+        "--tls-ca",
+        "ca.pem",
+        "list-instances",
+    ])
+    .await;
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("are for an https:// server"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn completions_and_man_pages_need_no_daemon() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = havipctl(&["completions", shell]).await;
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains("create-instance"),
+            "{shell}: {}",
+            run.stdout
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man1");
+    let run = havipctl(&["man", "--out-dir", out.to_str().unwrap()]).await;
+    run.expect_code(0);
+    let top = std::fs::read_to_string(out.join("havipctl.1")).unwrap();
+    assert!(
+        top.starts_with(".ie \\n(.g .ds Aq"),
+        "roff: {}",
+        &top[..40.min(top.len())]
+    );
+    assert!(top.contains("havipctl"));
+    assert!(out.join("havipctl-create-instance.1").exists());
 }
 
 #[tokio::test]

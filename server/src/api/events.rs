@@ -5,16 +5,26 @@ use crate::events::{EventBus, WatchError, WatchRequest};
 use futures::{Stream, StreamExt};
 use havip_proto::v1::{self, event_service_server::EventService};
 use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 #[derive(Debug)]
 pub(super) struct Events {
     bus: EventBus,
+    /// One permit per open stream, held by the stream: `--max-watchers`.
+    watchers: Arc<Semaphore>,
+    max_watchers: usize,
 }
 
 impl Events {
-    pub fn new(bus: EventBus) -> Self {
-        Events { bus }
+    pub fn new(bus: EventBus, max_watchers: usize) -> Self {
+        let max_watchers = max_watchers.clamp(1, Semaphore::MAX_PERMITS);
+        Events {
+            bus,
+            watchers: Arc::new(Semaphore::new(max_watchers)),
+            max_watchers,
+        }
     }
 }
 
@@ -48,6 +58,13 @@ impl EventService for Events {
         &self,
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let Ok(permit) = self.watchers.clone().try_acquire_owned() else {
+            return Err(Error::ResourceExhausted(format!(
+                "havipd already serves {} event streams, its limit (--max-watchers); close a watcher that is not needed (havipctl watch), or raise --max-watchers",
+                self.max_watchers
+            ))
+            .into());
+        };
         let r = request.into_inner();
         let kinds = r
             .kinds
@@ -65,8 +82,10 @@ impl EventService for Events {
                 kinds,
             })
             .map_err(status)?;
-        Ok(Response::new(Box::pin(
-            stream.map(|item| item.map_err(status)),
-        )))
+        Ok(Response::new(Box::pin(stream.map(move |item| {
+            // The permit lives as long as the stream, and is returned when it ends.
+            let _held = &permit;
+            item.map_err(status)
+        }))))
     }
 }

@@ -18,6 +18,9 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Set once the stopped service has been reported.
+static STOPPED_REPORTED: AtomicBool = AtomicBool::new(false);
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -146,9 +149,9 @@ impl GarpService {
             next: 0,
             failures: 0,
         };
-        if self.requests.send(job).is_err() {
-            // Only after the runtime shut down, when nothing is sent anyway.
-            warn!("the gratuitous ARP service has stopped; announcement dropped");
+        // Only after the runtime shut down, when nothing is sent anyway; said once.
+        if self.requests.send(job).is_err() && !STOPPED_REPORTED.swap(true, Ordering::Relaxed) {
+            warn!("the gratuitous ARP service has stopped; announcements are dropped");
         }
         handle
     }

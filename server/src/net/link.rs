@@ -122,13 +122,18 @@ pub async fn watch_links() -> Result<LinkWatcher, NetError> {
 type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
 async fn run(nl: Netlink, mut state: State, mut messages: Messages, tx: mpsc::Sender<LinkEvent>) {
+    // A storm of link changes can overrun the socket again and again: one line per window.
+    let mut warnings = crate::logging::RateLimiter::new(crate::logging::DEFAULT_WINDOW);
     while let Some((message, _)) = messages.next().await {
         let events = match message.payload {
             NetlinkPayload::InnerMessage(message) => state.apply(message).into_iter().collect(),
             NetlinkPayload::Overrun(_) => {
-                warn!(
-                    "link watcher fell behind the kernel and lost events; re-reading all links and addresses"
-                );
+                if let Some(suppressed) = warnings.check("overrun", std::time::Instant::now()) {
+                    warn!(
+                        suppressed,
+                        "link watcher fell behind the kernel and lost events; re-reading all links and addresses"
+                    );
+                }
                 match state.resync(&nl).await {
                     Ok(events) => events,
                     Err(e) => {

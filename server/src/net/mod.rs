@@ -26,7 +26,7 @@ mod sys;
 pub mod vmac;
 
 #[cfg(test)]
-mod testns;
+pub(crate) mod testns;
 #[cfg(test)]
 mod tests;
 

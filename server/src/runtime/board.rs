@@ -2,11 +2,11 @@
 //! without asking the data plane (so a burst of GetInstance calls never delays an advert).
 
 use havip_vrrp::State;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::InstanceId;
 use crate::trackers::book::TrackerView;
@@ -58,6 +58,18 @@ impl Snapshot {
 /// [`havip_vrrp::packet::DecodeError::ALL_REASONS`].
 pub const EXTRA_BAD_REASONS: &[&str] = &["interval_mismatch", "not_a_peer"];
 
+/// What names an instance in metrics; fixed for the life of its entry on the board (a
+/// change of interface or VRID restarts the instance with a new entry).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub name: Arc<str>,
+    pub interface: String,
+    pub vrid: u8,
+}
+
+/// The origin of [`Counters::last_master_advert`]'s clock: monotonic, process-wide.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
 /// Counters the data plane bumps without locks.
 #[derive(Debug)]
 pub struct Counters {
@@ -70,6 +82,11 @@ pub struct Counters {
     /// Shared with the GARP service, which counts what it actually sent.
     pub garps_sent: Arc<AtomicU64>,
     bad: Vec<AtomicU64>,
+    /// When an advert from the master was last accepted: milliseconds after [`EPOCH`],
+    /// plus one (0: never). One relaxed store per accepted advert.
+    last_master_advert: AtomicU64,
+    /// Transitions by (new state, reason). Transitions are rare, so a lock is fine here.
+    by_reason: Mutex<BTreeMap<(State, &'static str), u64>>,
 }
 
 impl Default for Counters {
@@ -84,6 +101,8 @@ impl Default for Counters {
             address_list_mismatches: AtomicU64::new(0),
             garps_sent: Arc::new(AtomicU64::new(0)),
             bad: (0..reasons).map(|_| AtomicU64::new(0)).collect(),
+            last_master_advert: AtomicU64::new(0),
+            by_reason: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -113,18 +132,66 @@ impl Counters {
             .filter(|(_, n)| *n > 0)
             .collect()
     }
+
+    /// Every bad-packet reason with its count, zeros included (metrics list them all, so
+    /// a rate can be taken from the first bad packet on).
+    pub fn all_bad_packets(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        bad_reasons()
+            .zip(&self.bad)
+            .map(|(r, c)| (r, c.load(Ordering::Relaxed)))
+    }
+
+    /// An advert from the master was accepted now.
+    pub fn heard_master(&self) {
+        let ms = u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_master_advert.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// How long ago an advert from the master was last accepted; `None` if never.
+    pub fn since_master_advert(&self) -> Option<Duration> {
+        match self.last_master_advert.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(
+                EPOCH
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(at - 1)),
+            ),
+        }
+    }
+
+    /// Count a transition to `to` for `reason` (the engine's reason label).
+    pub fn count_transition(&self, to: State, reason: &'static str) {
+        *self
+            .by_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((to, reason))
+            .or_insert(0) += 1;
+    }
+
+    /// Transitions by (new state, reason), only those that happened.
+    pub fn transitions_by_reason(&self) -> Vec<((State, &'static str), u64)> {
+        self.by_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, n)| (*k, *n))
+            .collect()
+    }
 }
 
 /// One instance on the board.
 #[derive(Debug)]
 pub struct LiveStatus {
+    pub identity: Identity,
     snapshot: Mutex<Snapshot>,
     pub counters: Counters,
 }
 
 impl LiveStatus {
-    pub fn new(now: SystemTime) -> Self {
+    pub fn new(now: SystemTime, identity: Identity) -> Self {
         LiveStatus {
+            identity,
             snapshot: Mutex::new(Snapshot::initial(now)),
             counters: Counters::default(),
         }
@@ -171,6 +238,16 @@ impl StatusBoard {
             .remove(&id);
     }
 
+    /// Every instance on the board, for a metrics scrape.
+    pub fn entries(&self) -> Vec<Arc<LiveStatus>> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.entries
             .read()
@@ -197,6 +274,28 @@ mod tests {
         assert_eq!(
             c.bad_packets(),
             vec![("bad_checksum", 2), ("not_a_peer", 1)]
+        );
+        let all: Vec<_> = c.all_bad_packets().collect();
+        assert!(all.len() > 2, "zeros are listed too");
+        assert!(all.contains(&("bad_checksum", 2)) && all.contains(&("ttl_not_255", 0)));
+    }
+
+    #[test]
+    fn transitions_by_reason_and_the_last_master_advert() {
+        let c = Counters::default();
+        assert_eq!(c.since_master_advert(), None);
+        c.heard_master();
+        let since = c.since_master_advert().unwrap();
+        assert!(since < Duration::from_secs(60), "{since:?}");
+        c.count_transition(State::Master, "master_down_timer");
+        c.count_transition(State::Master, "master_down_timer");
+        c.count_transition(State::Backup, "startup");
+        assert_eq!(
+            c.transitions_by_reason(),
+            vec![
+                ((State::Backup, "startup"), 1),
+                ((State::Master, "master_down_timer"), 2)
+            ]
         );
     }
 }

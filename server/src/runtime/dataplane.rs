@@ -1,7 +1,7 @@
 //! The data-plane thread: one single-threaded runtime, one state shared by three kinds of
 //! task (commands, timers, one reader per socket) that never hold it across an await.
 
-use super::board::{LiveStatus, StatusBoard};
+use super::board::{Identity, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::sync::{SyncGroupPlan, SyncGroups};
@@ -12,6 +12,7 @@ use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
 use crate::net::socket::{AdvertSocket, Received};
+use crate::observability::spans;
 use crate::trackers::TrackerResult;
 use crate::trackers::book::{self, Applied, TrackerBook};
 use havip_proto::v1;
@@ -63,6 +64,18 @@ pub(super) fn run(deps: Deps, commands: mpsc::UnboundedReceiver<Command>) {
 }
 
 type Shared = Rc<RefCell<DataPlane>>;
+
+/// A fresh board entry for a plan, named for metrics.
+fn live_status(plan: &InstancePlan) -> Arc<LiveStatus> {
+    Arc::new(LiveStatus::new(
+        SystemTime::now(),
+        Identity {
+            name: plan.name.clone(),
+            interface: plan.spec.interface.clone(),
+            vrid: plan.spec.vrid.get(),
+        },
+    ))
+}
 
 async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
     let wake = Rc::new(Notify::new());
@@ -261,7 +274,7 @@ impl DataPlane {
                 return;
             }
         };
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(&plan);
         self.deps.board.insert(plan.id, live.clone());
         let inst = RunningInstance::new(&plan, &iface, engine, live, source);
         let id = inst.id;
@@ -294,7 +307,7 @@ impl DataPlane {
             Ok(e) => e,
             Err(e) => return self.fail_start(&plan, &e.to_string()),
         };
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(&plan);
         live.update(|s| {
             s.error = Some(format!(
                 "interface {} does not exist; the instance starts when it appears",
@@ -311,14 +324,21 @@ impl DataPlane {
         };
         let mut inst = RunningInstance::new(&plan, &none, engine, live, placeholder);
         inst.phase = Phase::Detached;
-        warn!(instance = %plan.name, interface = %plan.spec.interface, "interface does not exist; waiting for it");
+        // Every start and config change of the instance comes here while the interface is
+        // missing: one line per window.
+        if let Some(suppressed) = self
+            .warnings
+            .check((plan.id.0, "no_interface"), Instant::now())
+        {
+            warn!(instance = %plan.name, interface = %plan.spec.interface, suppressed, "interface does not exist; waiting for it");
+        }
         self.instances.insert(plan.id, inst);
         self.publish_trackers(plan.id);
     }
 
     fn fail_start(&mut self, plan: &InstancePlan, why: &str) {
         error!(instance = %plan.name, interface = %plan.spec.interface, error = why, "cannot start instance");
-        let live = Arc::new(LiveStatus::new(SystemTime::now()));
+        let live = live_status(plan);
         live.update(|s| s.error = Some(format!("cannot start on {}: {why}", plan.spec.interface)));
         self.deps.board.insert(plan.id, live);
     }
@@ -326,8 +346,12 @@ impl DataPlane {
     /// Attach to the sockets and let the engine start.
     fn begin(&mut self, shared: &Shared, id: InstanceId) {
         if let Err(e) = self.attach(shared, id) {
+            let report = self.warnings.check((id.0, "open_socket"), Instant::now());
             if let Some(inst) = self.instances.get(&id) {
-                error!(instance = %inst.name, error = %e, "cannot open the VRRP socket");
+                // Link flaps retry this: one line per window.
+                if let Some(suppressed) = report {
+                    error!(instance = %inst.name, error = %e, suppressed, "cannot open the VRRP socket");
+                }
                 inst.live
                     .update(|s| s.error = Some(format!("cannot open the VRRP socket: {e}")));
             }
@@ -486,7 +510,9 @@ impl DataPlane {
                 self.begin(shared, id);
             }
             Err(e) => {
-                error!(instance = %inst.name, error = %e, "cannot create the VMAC interface");
+                if let Some(suppressed) = self.warnings.check((id.0, "vmac"), Instant::now()) {
+                    error!(instance = %inst.name, error = %e, suppressed, "cannot create the VMAC interface");
+                }
                 inst.live
                     .update(|s| s.error = Some(format!("cannot create the VMAC interface: {e}")));
             }
@@ -631,7 +657,12 @@ impl DataPlane {
         match result {
             Ok(()) => ch.joined = want,
             Err(e) => {
-                warn!(ifindex = key.0, family = %key.1, error = %e, "changing the VRRP multicast membership failed")
+                if let Some(suppressed) = self
+                    .warnings
+                    .check((u64::from(key.0), "multicast"), Instant::now())
+                {
+                    warn!(ifindex = key.0, family = %key.1, error = %e, suppressed, "changing the VRRP multicast membership failed");
+                }
             }
         }
     }
@@ -792,8 +823,12 @@ impl DataPlane {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
-        if let Some(AdvertVerdict::Dropped(reason)) = fx.verdict {
-            inst.live.counters.bad_packet(reason.label());
+        match fx.verdict {
+            Some(AdvertVerdict::Dropped(reason)) => inst.live.counters.bad_packet(reason.label()),
+            // Only a master's adverts are accepted (or a rival's that makes a master step
+            // down, which makes the rival the master).
+            Some(AdvertVerdict::Accepted) => inst.live.counters.heard_master(),
+            _ => {}
         }
         if let Some(from) = fx.address_mismatch_from {
             inst.live
@@ -897,9 +932,14 @@ impl DataPlane {
         let status = inst.engine.status();
         let counters = &inst.live.counters;
         counters.transitions.fetch_add(1, Ordering::Relaxed);
+        counters.count_transition(t.to, t.reason.label());
         if t.to == State::Master {
             counters.became_master.fetch_add(1, Ordering::Relaxed);
         }
+        // The span exports the transition with --otlp-endpoint and puts its trace id on
+        // the log line; transitions are rare, so this costs nothing per advert.
+        let span = spans::transition(&inst.name, t.from.name(), t.to.name(), t.reason.label());
+        let _entered = span.enter();
         info!(
             instance = %inst.name,
             from = %t.from,

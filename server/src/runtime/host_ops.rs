@@ -3,15 +3,21 @@
 //! order, so an add and the remove that follows it are applied in that order.
 
 use super::{Command, Iface, InstanceId};
+use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::host::{read_interface_sysctl, write_interface_sysctl};
 use crate::net::netlink::Netlink;
 use crate::net::vmac;
 use crate::spec::Vip;
 use havip_vrrp::Family;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
+
+/// Set once the stopped task has been reported: it never comes back, so once is enough.
+static STOPPED_REPORTED: AtomicBool = AtomicBool::new(false);
 
 enum Op {
     EnsureVips {
@@ -74,6 +80,7 @@ impl HostOps {
             installed: HashMap::new(),
             failing: HashSet::new(),
             dataplane: dataplane.clone(),
+            warnings: RateLimiter::new(DEFAULT_WINDOW),
         };
         tokio::spawn(worker.run(rx));
         HostOpsHandle { ops: tx, dataplane }
@@ -131,8 +138,10 @@ impl HostOpsHandle {
     }
 
     fn send(&self, op: Op) {
-        if self.ops.send(op).is_err() {
-            warn!("the host-operations task has stopped; an address or VMAC change was not made");
+        if self.ops.send(op).is_err() && !STOPPED_REPORTED.swap(true, Ordering::Relaxed) {
+            warn!(
+                "the host-operations task has stopped; address and VMAC changes are no longer made"
+            );
         }
     }
 }
@@ -165,6 +174,9 @@ struct Worker {
     installed: HashMap<InstanceId, (u32, Vec<Vip>)>,
     failing: HashSet<InstanceId>,
     dataplane: Arc<OnceLock<mpsc::UnboundedSender<Command>>>,
+    /// Failures repeat with every transition or link flap: one line per window and kind
+    /// (and instance), with the count of those left out.
+    warnings: RateLimiter<(u64, &'static str)>,
 }
 
 impl Worker {
@@ -183,8 +195,11 @@ impl Worker {
                     self.tell(Command::VmacReady { id, result });
                 }
                 Op::DeleteLink { index } => {
-                    if let Err(e) = vmac::delete_link(&self.netlink, index).await {
-                        warn!(ifindex = index, error = %e, "removing a VMAC interface failed");
+                    if let Err(e) = vmac::delete_link(&self.netlink, index).await
+                        && let Some(suppressed) =
+                            self.warnings.check((0, "delete_link"), Instant::now())
+                    {
+                        warn!(ifindex = index, error = %e, suppressed, "removing a VMAC interface failed");
                     }
                     self.release_arp_guard(index);
                 }
@@ -192,7 +207,11 @@ impl Worker {
                     let iface = match self.netlink.interface(&name).await {
                         Ok(info) => info.as_ref().map(crate::manager::iface_of),
                         Err(e) => {
-                            warn!(interface = %name, error = %e, "looking up an interface failed");
+                            if let Some(suppressed) =
+                                self.warnings.check((id.0, "describe"), Instant::now())
+                            {
+                                warn!(interface = %name, error = %e, suppressed, "looking up an interface failed");
+                            }
                             None
                         }
                     };
@@ -208,8 +227,10 @@ impl Worker {
                             .netlink
                             .remove_address(ifindex, vip.addr, vip.prefix_len)
                             .await
+                            && let Some(suppressed) =
+                                self.warnings.check((0, "remove_leftover"), Instant::now())
                         {
-                            warn!(ifindex, address = %vip.addr, error = %e, "removing a left-over virtual address failed");
+                            warn!(ifindex, address = %vip.addr, error = %e, suppressed, "removing a left-over virtual address failed");
                         }
                     }
                     let _ = done.send(());
@@ -354,7 +375,9 @@ impl Worker {
             return;
         }
         let message = errors.join("; ");
-        warn!(instance_id = id.0, error = %message, "changing virtual addresses failed");
+        if let Some(suppressed) = self.warnings.check((id.0, "vips"), Instant::now()) {
+            warn!(instance_id = id.0, error = %message, suppressed, "changing virtual addresses failed");
+        }
         self.failing.insert(id);
         self.tell(Command::HostError {
             id,

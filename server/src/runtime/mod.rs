@@ -15,7 +15,7 @@ mod instance;
 mod sync;
 mod timers;
 
-pub use board::{Counters, LiveStatus, ReasonView, Snapshot, StatusBoard};
+pub use board::{Counters, Identity, LiveStatus, ReasonView, Snapshot, StatusBoard};
 pub use host_ops::{HostOps, HostOpsHandle};
 pub use sync::SyncGroupPlan;
 

@@ -59,8 +59,8 @@ pub(crate) mod tests;
 pub use error::{StoreError, Unavailable};
 pub(crate) use reader::{EventsFilter, Reader};
 pub use types::{
-    ConfigCommit, HistoryQuery, InstanceIdentity, Page, PruneReport, StoreOptions, StoreStats,
-    StoredInstance, StoredSyncGroup, SyncGroupCommit,
+    ConfigCommit, HistoryQuery, InstanceIdentity, LatencyHistogram, Page, PruneReport,
+    StoreOptions, StoreStats, StoredInstance, StoredSyncGroup, SyncGroupCommit,
 };
 
 use crate::events::EventBus;

@@ -141,7 +141,21 @@ pub struct StoreStats {
     pub failing: bool,
     /// The seq of the last event written.
     pub last_seq: u64,
+    /// How long every successful write transaction took, as a histogram.
+    pub write_latency: LatencyHistogram,
 }
+
+/// A latency histogram: how many observations were at most each bound (cumulative, the
+/// bounds in seconds and ascending), how many in all, and their sum.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatencyHistogram {
+    pub buckets: Vec<(f64, u64)>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+// The bounds are finite constants, so equality is total here.
+impl Eq for LatencyHistogram {}
 
 /// What one prune removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,0 +1,324 @@
+//! Many instances on one segment: CPU and memory once converged, false failovers under
+//! stress, and advert timing under API load.
+
+use crate::failover::wait_until;
+use crate::measure::{self, Summary, summarize};
+use crate::nodes::{Impl, Node, Setup};
+use havip_e2e::Lab;
+use havip_proto::v1::{self, GetInstanceRequest, ListInstancesRequest, UpdateInstanceRequest};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A converged pair of nodes running `count` instances each.
+pub struct Pair {
+    /// Kept for its namespaces, which go when it is dropped.
+    _lab: Lab,
+    pub master: Node,
+    pub backup: Node,
+}
+
+pub fn setup(count: u8, interval: Duration) -> Setup {
+    Setup {
+        version: 3,
+        interval,
+        unicast: false,
+        vrids: 1..=count,
+        interfaces: vec!["eth0".into()],
+        single_vip: None,
+        notify_master: None,
+    }
+}
+
+pub async fn pair(kind: Impl, setup: &Setup, tag: &str) -> Pair {
+    let mut lab = Lab::new(tag);
+    let a = lab.host("a", Some("10.0.0.1/24"), None);
+    let b = lab.host("b", Some("10.0.0.2/24"), None);
+    let master = Node::start(kind, &a, "a", setup, 150, &b).await;
+    let backup = Node::start(kind, &b, "b", setup, 100, &a).await;
+    let n = setup.count();
+    wait_until(Duration::from_secs(120), || {
+        master.vips_held() == n && backup.vips_held() == 0
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{}: {} instances did not converge (master holds {}, backup {})",
+            kind.name(),
+            n,
+            master.vips_held(),
+            backup.vips_held()
+        )
+    });
+    // Let start-up work (GARP bursts, first writes) finish before measuring.
+    std::thread::sleep(Duration::from_secs(3));
+    Pair {
+        _lab: lab,
+        master,
+        backup,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CpuOutcome {
+    pub implementation: Impl,
+    pub count: u8,
+    pub interval: Duration,
+    /// Percent of one core, per window.
+    pub master_cpu: Summary,
+    pub backup_cpu: Summary,
+    pub master_rss_mb: f64,
+    pub backup_rss_mb: f64,
+}
+
+/// CPU share over `windows` windows of `window`, master and backup measured together.
+pub async fn cpu(
+    kind: Impl,
+    count: u8,
+    interval: Duration,
+    window: Duration,
+    windows: usize,
+) -> CpuOutcome {
+    let s = setup(count, interval);
+    let p = pair(
+        kind,
+        &s,
+        &format!("bc{}", if kind == Impl::Havipd { "h" } else { "k" }),
+    )
+    .await;
+    let (mp, bp) = (p.master.pid().unwrap_or(0), p.backup.pid().unwrap_or(0));
+    let mut m = Vec::new();
+    let mut b = Vec::new();
+    for _ in 0..windows {
+        let (m0, b0, t0) = (measure::cpu_time(mp), measure::cpu_time(bp), Instant::now());
+        std::thread::sleep(window);
+        let (m1, b1, dt) = (measure::cpu_time(mp), measure::cpu_time(bp), t0.elapsed());
+        if let (Some(m0), Some(m1), Some(b0), Some(b1)) = (m0, m1, b0, b1) {
+            m.push((m1 - m0).as_secs_f64() / dt.as_secs_f64() * 100.0);
+            b.push((b1 - b0).as_secs_f64() / dt.as_secs_f64() * 100.0);
+        }
+    }
+    let mb = |pid| measure::rss(pid).unwrap_or(0) as f64 / 1_048_576.0;
+    CpuOutcome {
+        implementation: kind,
+        count,
+        interval,
+        master_cpu: summarize(&m),
+        backup_cpu: summarize(&b),
+        master_rss_mb: mb(mp),
+        backup_rss_mb: mb(bp),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StabilityOutcome {
+    pub implementation: Impl,
+    pub false_failovers: usize,
+    pub duration: Duration,
+}
+
+/// 255 × 10 ms while stress-ng loads the machine: every transition after convergence is a
+/// false failover.
+pub async fn stability(kind: Impl, duration: Duration) -> StabilityOutcome {
+    let s = setup(255, Duration::from_millis(10));
+    let p = pair(
+        kind,
+        &s,
+        &format!("bs{}", if kind == Impl::Havipd { "h" } else { "k" }),
+    )
+    .await;
+    let log_lines_before = transitions_logged(&p).await;
+    let mut stress = Command::new("stress-ng")
+        .args([
+            "--cpu",
+            "2",
+            "--io",
+            "1",
+            "--vm",
+            "1",
+            "--vm-bytes",
+            "256M",
+            "--timeout",
+        ])
+        .arg(format!("{}s", duration.as_secs()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stress-ng is needed: apt-get install -y stress-ng");
+    let _ = tokio::task::block_in_place(|| stress.wait());
+    std::thread::sleep(Duration::from_secs(1));
+    let after = transitions_logged(&p).await;
+    StabilityOutcome {
+        implementation: kind,
+        false_failovers: after.saturating_sub(log_lines_before),
+        duration,
+    }
+}
+
+/// State changes so far on both nodes (start-up included; callers take differences).
+async fn transitions_logged(p: &Pair) -> usize {
+    count_transitions(&p.master).await + count_transitions(&p.backup).await
+}
+
+async fn count_transitions(n: &Node) -> usize {
+    match (n.daemon(), n.keepalived()) {
+        (Some(d), _) => {
+            let mut c = d.instances().await;
+            let list = c
+                .list_instances(ListInstancesRequest::default())
+                .await
+                .map(|r| r.into_inner())
+                .unwrap_or_default();
+            list.instances
+                .iter()
+                .filter_map(|i| i.status.as_ref()?.counters.as_ref())
+                .map(|c| usize::try_from(c.transitions).unwrap_or(0))
+                .sum()
+        }
+        (_, Some(k)) => k.log().lines().filter(|l| l.contains("Entering")).count(),
+        _ => 0,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JitterOutcome {
+    pub implementation: Impl,
+    pub label: String,
+    /// |inter-advert gap − interval| in ms, over every VRID.
+    pub jitter: Summary,
+    pub false_failovers: usize,
+    pub requests_per_second: f64,
+}
+
+/// Advert send jitter seen by the backup for 255 × 10 ms over `duration`, with an API load
+/// of `rate` requests/s (havipd only; 0 for none).
+pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome {
+    let s = setup(255, Duration::from_millis(10));
+    let p = pair(
+        kind,
+        &s,
+        &format!("bj{}", if kind == Impl::Havipd { "h" } else { "k" }),
+    )
+    .await;
+    let before = transitions_logged(&p).await;
+    let capture = Capture::start(&p.backup.host, duration);
+    let load = match (rate, p.master.daemon()) {
+        (r, Some(d)) if r > 0 => Some(api_load(d, r, duration).await),
+        _ => {
+            tokio::time::sleep(duration).await;
+            None
+        }
+    };
+    let gaps = capture.finish(Duration::from_millis(10));
+    let after = transitions_logged(&p).await;
+    JitterOutcome {
+        implementation: kind,
+        label: if rate > 0 {
+            format!("{rate} API requests/s")
+        } else {
+            "no API load".into()
+        },
+        jitter: summarize(&gaps),
+        false_failovers: after.saturating_sub(before),
+        requests_per_second: load.unwrap_or(0.0),
+    }
+}
+
+/// Mixed Get/List/Update at `rate` per second for `duration`; returns the rate achieved.
+async fn api_load(d: &havip_e2e::Daemon, rate: u32, duration: Duration) -> f64 {
+    let mut c = d.instances().await;
+    let start = Instant::now();
+    let mut done = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    while start.elapsed() < duration {
+        tick.tick().await;
+        let vrid = 1 + (done % 255);
+        let name = format!("eth0-{vrid}");
+        let ok = match done % 10 {
+            0 => c
+                .list_instances(ListInstancesRequest::default())
+                .await
+                .is_ok(),
+            1 => c
+                .update_instance(UpdateInstanceRequest {
+                    name,
+                    spec: Some(v1::InstanceSpec {
+                        description: format!("load {done}"),
+                        ..Default::default()
+                    }),
+                    update_mask: Some(pbjson_types::FieldMask {
+                        paths: vec!["description".into()],
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .is_ok(),
+            _ => c.get_instance(GetInstanceRequest { name }).await.is_ok(),
+        };
+        if ok {
+            done += 1;
+        }
+    }
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Captures adverts on a host with tshark and timestamps them.
+struct Capture {
+    child: Child,
+}
+
+impl Capture {
+    fn start(host: &havip_e2e::Host, duration: Duration) -> Capture {
+        // tshark prints arrival time and VRID per advert; it is installed for the codec tests.
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &host.ns,
+                "tshark",
+                "-i",
+                "eth0",
+                "-l",
+                "-n",
+                "-f",
+                "ip proto 112",
+                "-T",
+                "fields",
+                "-e",
+                "frame.time_epoch",
+                "-e",
+                "vrrp.virt_rtr_id",
+                "-a",
+            ])
+            .arg(format!("duration:{}", duration.as_secs()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tshark");
+        Capture { child }
+    }
+
+    /// Per VRID, |gap − interval| in ms.
+    fn finish(self, interval: Duration) -> Vec<f64> {
+        let out = self
+            .child
+            .wait_with_output()
+            .map(|o| o.stdout)
+            .unwrap_or_default();
+        let mut last: HashMap<u32, f64> = HashMap::new();
+        let mut dev = Vec::new();
+        for line in String::from_utf8_lossy(&out).lines() {
+            let mut f = line.split('\t');
+            let (Some(t), Some(v)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let (Ok(t), Ok(v)) = (t.parse::<f64>(), v.parse::<u32>()) else {
+                continue;
+            };
+            if let Some(prev) = last.insert(v, t) {
+                dev.push(((t - prev) - interval.as_secs_f64()).abs() * 1000.0);
+            }
+        }
+        dev
+    }
+}
