@@ -28,18 +28,23 @@ pub struct Daemon {
     notify: UnixDatagram,
 }
 
-/// A binary this package builds for its tests (`e2e-havipd`, `e2e-havipctl`): next to
-/// the test executable's folder (target/debug/deps → target/debug).
+/// A binary this package builds (`e2e-havipd`, `e2e-havipctl`): next to the running
+/// executable (a binary in target/<profile>) or in the folder above it (a test executable
+/// in target/<profile>/deps).
 pub fn test_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(Path::parent).unwrap();
-    let bin = debug.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing; build it with cargo build -p havip-e2e",
-        bin.display()
-    );
-    bin
+    let here = exe.parent().unwrap();
+    let candidates = [here.join(name), here.parent().unwrap_or(here).join(name)];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is missing next to {}; build it with cargo build -p havip-e2e",
+                exe.display()
+            )
+        })
 }
 
 pub fn havipd_bin() -> PathBuf {
@@ -98,8 +103,10 @@ impl Daemon {
             cmd.arg("--listen")
                 .arg(format!("unix://{}", dir.join("havipd.sock").display()));
         }
-        cmd.args(["--log-level", "havipd=debug,info"])
-            .args(extra)
+        if !extra.iter().any(|a| a == "--log-level") {
+            cmd.args(["--log-level", "havipd=debug,info"]);
+        }
+        cmd.args(extra)
             .env("NOTIFY_SOCKET", dir.join("notify.sock"))
             .stdin(Stdio::null());
         cmd

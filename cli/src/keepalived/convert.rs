@@ -274,8 +274,9 @@ fn global_reason(keyword: &str) -> &'static str {
             "havip sends no extra gratuitous ARPs when a master hears a lower priority"
         }
         "enable_script_security" => {
-            "havipd does not check who may write the scripts it runs: make sure that only \
-             root can write them and their folders"
+            "nothing to carry over: havipd always applies script security and refuses a \
+             tracker script that root does not own or that others could write (the file or \
+             any folder above it)"
         }
         k if k.starts_with("lvs_") || k.starts_with("checker_") => LVS,
         _ => "a global_defs setting havip has no equivalent for",

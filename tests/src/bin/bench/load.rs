@@ -16,6 +16,9 @@ pub struct Pair {
     _lab: Lab,
     pub master: Node,
     pub backup: Node,
+    /// Whether the master held every VIP and the backup none within the allowed time;
+    /// a daemon that cannot keep up keeps flapping instead.
+    pub converged: bool,
 }
 
 pub fn setup(count: u8, interval: Duration) -> Setup {
@@ -37,24 +40,25 @@ pub async fn pair(kind: Impl, setup: &Setup, tag: &str) -> Pair {
     let master = Node::start(kind, &a, "a", setup, 150, &b).await;
     let backup = Node::start(kind, &b, "b", setup, 100, &a).await;
     let n = setup.count();
-    wait_until(Duration::from_secs(120), || {
+    let converged = wait_until(Duration::from_secs(60), || {
         master.vips_held() == n && backup.vips_held() == 0
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "{}: {} instances did not converge (master holds {}, backup {})",
+    .is_some();
+    if !converged {
+        eprintln!(
+            "  {}: {n} instances did not converge in 60 s (master holds {} VIPs, backup {}); measuring anyway",
             kind.name(),
-            n,
             master.vips_held(),
             backup.vips_held()
-        )
-    });
+        );
+    }
     // Let start-up work (GARP bursts, first writes) finish before measuring.
     std::thread::sleep(Duration::from_secs(3));
     Pair {
         _lab: lab,
         master,
         backup,
+        converged,
     }
 }
 
@@ -68,6 +72,7 @@ pub struct CpuOutcome {
     pub backup_cpu: Summary,
     pub master_rss_mb: f64,
     pub backup_rss_mb: f64,
+    pub converged: bool,
 }
 
 /// CPU share over `windows` windows of `window`, master and backup measured together.
@@ -106,6 +111,7 @@ pub async fn cpu(
         backup_cpu: summarize(&b),
         master_rss_mb: mb(mp),
         backup_rss_mb: mb(bp),
+        converged: p.converged,
     }
 }
 
@@ -114,6 +120,7 @@ pub struct StabilityOutcome {
     pub implementation: Impl,
     pub false_failovers: usize,
     pub duration: Duration,
+    pub converged: bool,
 }
 
 /// 255 × 10 ms while stress-ng loads the machine: every transition after convergence is a
@@ -151,6 +158,7 @@ pub async fn stability(kind: Impl, duration: Duration) -> StabilityOutcome {
         implementation: kind,
         false_failovers: after.saturating_sub(log_lines_before),
         duration,
+        converged: p.converged,
     }
 }
 
@@ -187,6 +195,7 @@ pub struct JitterOutcome {
     pub jitter: Summary,
     pub false_failovers: usize,
     pub requests_per_second: f64,
+    pub converged: bool,
 }
 
 /// Advert send jitter seen by the backup for 255 × 10 ms over `duration`, with an API load
@@ -220,6 +229,7 @@ pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome 
         jitter: summarize(&gaps),
         false_failovers: after.saturating_sub(before),
         requests_per_second: load.unwrap_or(0.0),
+        converged: p.converged,
     }
 }
 

@@ -119,7 +119,7 @@ impl Node {
                     }
                     _ => {
                         let d =
-                            Daemon::start_with(&self.host, &self.name, &["--log-level", "warn"]);
+                            Daemon::start_with(&self.host, &self.name, &["--log-level", "info"]);
                         self.create_instances(&d).await;
                         d
                     }

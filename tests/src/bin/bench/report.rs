@@ -206,12 +206,16 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                 } else {
                     "—"
                 };
+                let flapping = |c: Option<&CpuOutcome>, text: String| match c {
+                    Some(c) if !c.converged => format!("{text}, never converged (kept flapping)"),
+                    _ => text,
+                };
                 let _ = writeln!(
                     md,
                     "| {} | {side} | {} | {} | {} | {hr:.1} MB | {} | {target} |",
                     humantime::format_duration(h.interval),
-                    hs.percent(),
-                    ks.map(|k| k.percent()).unwrap_or_else(|| "—".into()),
+                    flapping(Some(h), hs.percent()),
+                    flapping(k, ks.map(|k| k.percent()).unwrap_or_else(|| "—".into())),
                     ratio(hs.median, ks.map_or(f64::NAN, |k| k.median)),
                     kr.map(|k| format!("{k:.1} MB"))
                         .unwrap_or_else(|| "—".into()),
@@ -260,10 +264,15 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} s | {} | {target} |",
+                "| {} | {} s | {}{} | {target} |",
                 s.implementation.name(),
                 s.duration.as_secs(),
-                s.false_failovers
+                s.false_failovers,
+                if s.converged {
+                    ""
+                } else {
+                    " (never converged before the stress began)"
+                }
             );
         }
         let _ = writeln!(md);
@@ -324,9 +333,14 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.0}/s | {:.3} ms | {:.3} ms | {} | {target} |",
+                "| {} | {}{} | {:.0}/s | {:.3} ms | {:.3} ms | {} | {target} |",
                 j.implementation.name(),
                 j.label,
+                if j.converged {
+                    ""
+                } else {
+                    " (never converged)"
+                },
                 j.requests_per_second,
                 j.jitter.median,
                 j.jitter.p99,
