@@ -24,7 +24,7 @@ use havip_vrrp::{
     State,
 };
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -259,13 +259,15 @@ impl DataPlane {
         self.ifaces.insert(iface.index, iface.clone());
         let source = match plan.spec.unicast_source {
             Some(s) => s,
-            None => match self.implicit_source(&plan.spec, iface.index, None) {
-                Some(s) => s,
-                None => {
-                    self.fail_start(&plan, "the interface has no address to send adverts from");
-                    return;
+            None => {
+                match self.implicit_source(&plan.spec, iface.index, None, &self.installed_vips()) {
+                    Some(s) => s,
+                    None => {
+                        self.fail_start(&plan, "the interface has no address to send adverts from");
+                        return;
+                    }
                 }
-            },
+            }
         };
         let engine = match Instance::new(plan.spec.engine_config(source)) {
             Ok(e) => e,
@@ -429,7 +431,12 @@ impl DataPlane {
         let source = match plan.spec.unicast_source {
             Some(s) => s,
             None => self
-                .implicit_source(&plan.spec, inst.link_index, Some(inst.source))
+                .implicit_source(
+                    &plan.spec,
+                    inst.link_index,
+                    Some(inst.source),
+                    &self.installed_vips(),
+                )
                 .unwrap_or(inst.source),
         };
         let config = plan.spec.engine_config(source);
@@ -770,21 +777,33 @@ impl DataPlane {
         }
     }
 
+    /// Make sure the timer queue wakes the instance no later than its next deadline.
+    ///
+    /// A backup pushes its Master_Down_Timer back on every advert. Queueing a new entry
+    /// each time would wake the thread once per advert for nothing; instead an entry that
+    /// is already queued for an earlier time stays, and when it comes up the instance
+    /// finds nothing due and is queued again for its real deadline. So there is at most one
+    /// live entry per instance, and a backup wakes about once per Master_Down_Interval.
     fn reschedule(&mut self, id: InstanceId) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
         let next = inst.engine.next_deadline().map(|(_, t)| t);
-        if next == inst.scheduled {
-            return;
-        }
-        inst.scheduled = next;
-        if let Some(deadline) = next {
-            let earliest = self.timers.peek().is_none_or(|t| deadline < t);
-            self.timers.schedule(id, deadline);
-            if earliest {
-                self.wake.notify_one();
+        match (inst.scheduled, next) {
+            (Some(queued), Some(deadline)) if queued <= deadline => return,
+            (_, None) => {
+                // Nothing to wake for; a queued entry is now stale and is skipped.
+                inst.scheduled = None;
+                return;
             }
+            _ => {}
+        }
+        let Some(deadline) = next else { return };
+        inst.scheduled = Some(deadline);
+        let earliest = self.timers.peek().is_none_or(|t| deadline < t);
+        self.timers.schedule(id, deadline);
+        if earliest {
+            self.wake.notify_one();
         }
     }
 
@@ -1257,13 +1276,13 @@ impl DataPlane {
                 {
                     iface.addresses.push((addr, prefix_len));
                 }
-                self.refresh_sources(index);
+                self.refresh_sources(index, addr);
             }
             LinkEvent::AddressRemoved { index, addr, .. } => {
                 if let Some(iface) = self.ifaces.get_mut(&index) {
                     iface.addresses.retain(|(a, _)| *a != addr);
                 }
-                self.refresh_sources(index);
+                self.refresh_sources(index, addr);
             }
         }
     }
@@ -1309,39 +1328,53 @@ impl DataPlane {
         self.start(shared, plan);
     }
 
+    /// Every virtual address an instance here installs; none of them is ever a source.
+    fn installed_vips(&self) -> HashSet<IpAddr> {
+        self.instances
+            .values()
+            .flat_map(|i| i.vips.iter().map(|v| v.addr))
+            .collect()
+    }
+
     /// The address an instance without a configured source sends from: the interface's
     /// primary address of the family (IPv6: link-local), never one of the virtual
-    /// addresses any instance here installs.
+    /// addresses any instance here installs (`ours`). Linear in the interface's addresses:
+    /// this runs for every instance on every address change.
     fn implicit_source(
         &self,
         spec: &crate::spec::Validated,
         index: u32,
         current: Option<IpAddr>,
+        ours: &HashSet<IpAddr>,
     ) -> Option<IpAddr> {
         let iface = self.ifaces.get(&index)?;
-        let ours = |a: &IpAddr| {
-            self.instances
-                .values()
-                .any(|i| i.vips.iter().any(|v| v.addr == *a))
-                || RunningInstance::vips_for(spec).iter().any(|v| v.addr == *a)
-        };
-        let candidates = iface.addresses.iter().map(|(a, _)| *a).filter(|a| {
+        let own = RunningInstance::vips_for(spec);
+        let usable = |a: &IpAddr| {
             Family::of(a) == spec.family
-                && !ours(a)
+                && !ours.contains(a)
+                && !own.iter().any(|v| v.addr == *a)
                 && match a {
                     IpAddr::V6(v6) => havip_vrrp::config::is_link_local(v6),
                     IpAddr::V4(_) => true,
                 }
-        });
-        let candidates: Vec<IpAddr> = candidates.collect();
+        };
         // Keep the current source while it is still there: no reason to move.
-        match current {
-            Some(c) if candidates.contains(&c) => Some(c),
-            _ => candidates.first().copied(),
+        if let Some(c) = current
+            && usable(&c)
+            && iface.addresses.iter().any(|(a, _)| *a == c)
+        {
+            return Some(c);
         }
+        iface.addresses.iter().map(|(a, _)| *a).find(usable)
     }
 
-    fn refresh_sources(&mut self, index: u32) {
+    /// An address came or went on an interface: instances that send from its primary
+    /// address follow it. Our own VIPs coming and going (every failover) change nothing.
+    fn refresh_sources(&mut self, index: u32, changed: IpAddr) {
+        let ours = self.installed_vips();
+        if ours.contains(&changed) {
+            return;
+        }
         let ids: Vec<InstanceId> = self
             .instances
             .values()
@@ -1353,7 +1386,7 @@ impl DataPlane {
                 continue;
             };
             let current = inst.source;
-            match self.implicit_source(&inst.spec, index, Some(current)) {
+            match self.implicit_source(&inst.spec, index, Some(current), &ours) {
                 Some(source) if source != current => {
                     info!(instance = %inst.name, old = %current, new = %source, "the interface's primary address changed; adverts now come from the new one");
                     let config = inst.spec.engine_config(source);
