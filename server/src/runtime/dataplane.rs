@@ -766,7 +766,10 @@ impl DataPlane {
             inst.scheduled = None;
             let mut fx = std::mem::take(&mut self.fx);
             fx.clear();
-            inst.engine.fire_due_timers(now, &mut fx);
+            // Each instance's own moment: in a burst (many instances timing out together)
+            // the last is carried out a little later than the first, and its transition
+            // and events say so.
+            inst.engine.fire_due_timers(self.clock.now(), &mut fx);
             self.carry_out(id, &mut fx);
             self.fx = fx;
         }

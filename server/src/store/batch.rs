@@ -8,7 +8,7 @@ use super::error::{CONSTRAINT_PRIMARYKEY, CONSTRAINT_UNIQUE, StoreError};
 use super::time::{timestamp_micros, to_micros, to_timestamp};
 use havip_proto::v1;
 use prost::Message;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -142,6 +142,7 @@ pub(crate) async fn write(
     // (and waited for, up to busy_timeout) here rather than halfway through the batch.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let mut seq = last_seq;
+    let mut rows = Rows::default();
     let mut events = Vec::with_capacity(items.len());
     let mut commits = Vec::new();
     let mut max_revision = None;
@@ -159,16 +160,12 @@ pub(crate) async fn write(
                     .time
                     .as_ref()
                     .map_or_else(|| to_micros(*recorded), timestamp_micros);
-                sqlx::query(
-                    "INSERT INTO transitions (seq, instance, at, body) VALUES (?, ?, ?, ?)",
-                )
-                .bind(to_i64(seq))
-                .bind(&t.instance)
-                .bind(at)
-                .bind(t.encode_to_vec())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                rows.transitions.push(TransitionRow {
+                    seq: to_i64(seq),
+                    instance: t.instance.clone(),
+                    at,
+                    body: t.encode_to_vec(),
+                });
                 let event = v1::Event {
                     seq,
                     time: t.time,
@@ -176,13 +173,13 @@ pub(crate) async fn write(
                     instance: t.instance.clone(),
                     payload: Some(v1::event::Payload::StateChanged(t)),
                 };
-                insert_event(&mut tx, &event, *recorded).await.map_err(db)?;
+                rows.event(&event, *recorded);
                 events.push(event);
             }
             Item::Record(Record::Daemon { kind, event, time }) => {
                 seq += 1;
                 let event = daemon_event(seq, *kind, event.clone(), *time);
-                insert_event(&mut tx, &event, *time).await.map_err(db)?;
+                rows.event(&event, *time);
                 events.push(event);
             }
             Item::Record(Record::Tracker {
@@ -198,7 +195,7 @@ pub(crate) async fn write(
                     instance: instance.clone(),
                     payload: Some(v1::event::Payload::TrackerChanged(change.clone())),
                 };
-                insert_event(&mut tx, &event, *time).await.map_err(db)?;
+                rows.event(&event, *time);
                 events.push(event);
             }
             Item::Lost { count: 0, .. } => {}
@@ -215,7 +212,7 @@ pub(crate) async fn write(
                 };
                 let now = SystemTime::now();
                 let event = daemon_event(seq, v1::EventKind::EventsLost, payload, now);
-                insert_event(&mut tx, &event, now).await.map_err(db)?;
+                rows.event(&event, now);
                 events.push(event);
             }
             Item::Commit(c) => {
@@ -254,6 +251,7 @@ pub(crate) async fn write(
             }
         }
     }
+    rows.insert(&mut tx).await.map_err(db)?;
     if seq != last_seq {
         sqlx::query("UPDATE meta SET value = ? WHERE key = 'last_seq'")
             .bind(to_i64(seq))
@@ -532,6 +530,75 @@ fn daemon_event(
         kind: kind as i32,
         instance: String::new(),
         payload: Some(v1::event::Payload::Daemon(payload)),
+    }
+}
+
+/// Rows per multi-row INSERT: 5 parameters a row stays far below SQLite's limit of 32,766.
+const ROWS_PER_INSERT: usize = 256;
+
+struct TransitionRow {
+    seq: i64,
+    instance: String,
+    at: i64,
+    body: Vec<u8>,
+}
+
+struct EventRow {
+    seq: i64,
+    at: i64,
+    kind: i32,
+    instance: String,
+    body: Vec<u8>,
+}
+
+/// The rows of a batch's transitions and events, inserted together at the end of the
+/// transaction: one statement per table instead of one per row. Each statement is a round
+/// trip to sqlx's worker thread, and a failover of many instances at once is exactly when
+/// the events must not queue behind those round trips. Seqs are explicit, so the order of
+/// insertion does not matter.
+#[derive(Default)]
+struct Rows {
+    transitions: Vec<TransitionRow>,
+    events: Vec<EventRow>,
+}
+
+impl Rows {
+    fn event(&mut self, event: &v1::Event, recorded: SystemTime) {
+        self.events.push(EventRow {
+            seq: to_i64(event.seq),
+            at: to_micros(recorded),
+            kind: event.kind,
+            instance: event.instance.clone(),
+            body: event.encode_to_vec(),
+        });
+    }
+
+    async fn insert(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        for chunk in self.transitions.chunks(ROWS_PER_INSERT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO transitions (seq, instance, at, body) ");
+            q.push_values(chunk, |mut row, t| {
+                row.push_bind(t.seq)
+                    .push_bind(&t.instance)
+                    .push_bind(t.at)
+                    .push_bind(&t.body);
+            });
+            // Every batch size is a different statement: not worth a cache slot.
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
+        for chunk in self.events.chunks(ROWS_PER_INSERT) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, at, kind, instance, body) ");
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.seq)
+                    .push_bind(e.at)
+                    .push_bind(e.kind)
+                    .push_bind(&e.instance)
+                    .push_bind(&e.body);
+            });
+            q.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 }
 

@@ -42,6 +42,7 @@
 //! pruning, so seqs never restart.
 
 mod batch;
+mod checkpoint;
 mod codec;
 mod error;
 mod open;
@@ -97,6 +98,7 @@ struct Inner {
 struct Tasks {
     writer: JoinHandle<()>,
     pruner: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Store {
@@ -126,6 +128,10 @@ impl Store {
         let tasks = Tasks {
             writer: tokio::spawn(writer.run()),
             pruner: tokio::spawn(prune::run_pruner(tx.downgrade(), opts.event_retention)),
+            checkpointer: tokio::spawn(checkpoint::run_checkpointer(
+                Arc::clone(&path),
+                opts.clone(),
+            )),
         };
         tracing::info!(
             path = %path.display(),
@@ -326,6 +332,7 @@ impl Store {
             .take();
         if let Some(tasks) = tasks {
             tasks.pruner.abort();
+            tasks.checkpointer.abort();
             if let Err(e) = tasks.writer.await {
                 tracing::error!(error = %e, "the store's writer task failed");
             }

@@ -25,9 +25,22 @@ pub struct EventOutcome {
 
 const INSTANCES: u8 = 50;
 
+/// The notify folder goes when the scenario ends, a panic included.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
     let mut s = setup(INSTANCES, Duration::from_millis(100));
-    let dir = std::env::temp_dir().join(format!("havip-bench-notify-{}", std::process::id()));
+    // keepalived's script security refuses a script under a world-writable folder such as
+    // /tmp: /run is root's.
+    let dir =
+        std::path::Path::new("/run").join(format!("havip-bench-notify-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     let log = dir.join("notify.log");
     if kind == Impl::Keepalived {
         std::fs::create_dir_all(&dir).expect("notify dir");
@@ -56,10 +69,21 @@ pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
     let mut from_transition = Vec::new();
     let mut from_vip = Vec::new();
     for trial in 0..trials {
-        wait_until(Duration::from_secs(60), || {
+        if wait_until(Duration::from_secs(60), || {
             master.vips_held() == n && backup.vips_held() == 0
         })
-        .unwrap_or_else(|| panic!("{}: trial {trial} did not settle", kind.name()));
+        .is_none()
+        {
+            // Reported with the samples gathered so far rather than ending the whole run.
+            eprintln!(
+                "  {}: trial {trial}: the pair did not settle (master holds {} of {n} VIPs, backup {}); no more trials\n{}",
+                kind.name(),
+                master.vips_held(),
+                backup.vips_held(),
+                tail(&master.log(), 20),
+            );
+            break;
+        }
         std::thread::sleep(Duration::from_secs(1));
         let _ = std::fs::remove_file(&log);
         let watch = AddressWatch::start(&b);
@@ -143,12 +167,16 @@ pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
             from_vip.len()
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
     EventOutcome {
         implementation: kind,
         from_transition: summarize(&from_transition),
         from_vip: summarize(&from_vip),
     }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn ms(d: Result<Duration, std::time::SystemTimeError>) -> f64 {

@@ -172,7 +172,7 @@ impl Node {
 
     fn keepalived_conf(&self) -> String {
         let mut s = format!(
-            "global_defs {{\n  router_id {}\n  vrrp_version {}\n  enable_script_security\n}}\n",
+            "global_defs {{\n  router_id {}\n  vrrp_version {}\n  enable_script_security\n  script_user root\n}}\n",
             self.name, self.setup.version
         );
         for (i, iface) in self.setup.interfaces.iter().enumerate() {
@@ -239,6 +239,15 @@ impl Node {
     }
 
     /// How many of this node's VIPs are on its interfaces now.
+    /// The daemon's log, for a report on why a pair misbehaved.
+    pub fn log(&self) -> String {
+        match self.proc.as_ref() {
+            Some(Proc::Havipd(d)) => d.log(),
+            Some(Proc::Keepalived(k)) => k.log(),
+            None => String::new(),
+        }
+    }
+
     pub fn vips_held(&self) -> usize {
         let out = self.host.exec(&["ip", "-o", "addr", "show"]);
         let text = String::from_utf8_lossy(&out.stdout);
