@@ -113,26 +113,25 @@ impl From<Error> for Status {
                 .take(MAX_VIOLATIONS)
                 .map(clipped)
                 .collect();
-            let mut message = format!(
-                "invalid request: {}",
-                list(&shown[..shown.len().min(VIOLATIONS_IN_MESSAGE)])
-            );
-            if violations.len() > VIOLATIONS_IN_MESSAGE {
-                message.push_str(&format!(
+            // The count of the others is kept whole; the list gives way.
+            let more = if violations.len() > VIOLATIONS_IN_MESSAGE {
+                format!(
                     "; and {} more (the details list the first {})",
                     violations.len() - VIOLATIONS_IN_MESSAGE,
                     shown.len()
-                ));
-            }
+                )
+            } else {
+                String::new()
+            };
+            let listed = list(&shown[..shown.len().min(VIOLATIONS_IN_MESSAGE)]);
+            let prefix = "invalid request: ";
+            let room = MAX_MESSAGE - prefix.len() - more.len();
+            let message = format!("{prefix}{}{more}", clip(&listed, room));
             let mut details = ErrorDetails::new();
             for v in shown {
                 details.add_bad_request_violation(v.field, v.description);
             }
-            return Status::with_error_details(
-                Code::InvalidArgument,
-                clip(&message, MAX_MESSAGE),
-                details,
-            );
+            return Status::with_error_details(Code::InvalidArgument, message, details);
         }
         let message = clip(&e.to_string(), MAX_MESSAGE);
         match e {
