@@ -51,6 +51,12 @@ pub struct Args {
     #[arg(long, env = "HAVIP_WATCH_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub watch_buffer: u32,
 
+    /// How many transitions and events may wait in memory while the database cannot be
+    /// written (locked, read-only, disk full). Past it new ones are dropped and counted; once
+    /// the database is back, one EVENTS_LOST event says how many.
+    #[arg(long, env = "HAVIP_MAX_QUEUED_EVENTS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_queued_events: u32,
+
     /// How long events and transitions are kept (config changes are kept for good).
     #[arg(long, env = "HAVIP_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub event_retention: Duration,
@@ -145,6 +151,7 @@ mod tests {
     fn access_and_observability_flags() {
         let a = Args::try_parse_from(["havipd"]).unwrap();
         assert_eq!(a.max_watchers, 1000);
+        assert_eq!(a.max_queued_events, 100_000);
         assert!(!a.insecure);
         assert!(a.tls_cert.is_none() && a.metrics_listen.is_none() && a.otlp_endpoint.is_none());
         let a = Args::try_parse_from([
@@ -171,5 +178,8 @@ mod tests {
         assert!(Args::try_parse_from(["havipd", "--tls-cert", "c.pem"]).is_err());
         assert!(Args::try_parse_from(["havipd", "--tls-client-ca", "ca.pem"]).is_err());
         assert!(Args::try_parse_from(["havipd", "--max-watchers", "0"]).is_err());
+        assert!(Args::try_parse_from(["havipd", "--max-queued-events", "0"]).is_err());
+        let a = Args::try_parse_from(["havipd", "--max-queued-events", "5"]).unwrap();
+        assert_eq!(a.max_queued_events, 5);
     }
 }

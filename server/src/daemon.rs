@@ -86,6 +86,7 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let (store, bus) = Store::open(StoreOptions {
         event_retention: args.event_retention,
         subscriber_buffer: args.watch_buffer as usize,
+        max_queued_events: args.max_queued_events as usize,
         ..StoreOptions::new(args.db.clone())
     })
     .await?;

@@ -74,17 +74,68 @@ impl From<crate::runtime::RuntimeGone> for Error {
     }
 }
 
+/// A status travels in HTTP/2 headers, and clients cap their size (16 KiB by default in
+/// tonic/hyper and grpc-go): past it the caller gets a protocol error instead of the
+/// status. Messages echo what the caller sent (names, addresses, every bad entry of a long
+/// list), so they are cut to these sizes.
+const MAX_MESSAGE: usize = 2048;
+const MAX_FIELD: usize = 256;
+const MAX_DESCRIPTION: usize = 512;
+/// Violations carried in the details; the message names the first few.
+const MAX_VIOLATIONS: usize = 20;
+const VIOLATIONS_IN_MESSAGE: usize = 5;
+
+/// `s` cut to at most `max` bytes (on a character boundary), marked when cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    const MARK: &str = "… (cut)";
+    let mut end = max.saturating_sub(MARK.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{MARK}", &s[..end])
+}
+
+fn clipped(v: &Violation) -> Violation {
+    Violation::new(
+        clip(&v.field, MAX_FIELD),
+        clip(&v.description, MAX_DESCRIPTION),
+    )
+}
+
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
-        let message = e.to_string();
-        match e {
-            Error::Invalid(violations) => {
-                let mut details = ErrorDetails::new();
-                for v in &violations {
-                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
-                }
-                Status::with_error_details(Code::InvalidArgument, message, details)
+        if let Error::Invalid(violations) = e {
+            let shown: Vec<Violation> = violations
+                .iter()
+                .take(MAX_VIOLATIONS)
+                .map(clipped)
+                .collect();
+            // The count of the others is kept whole; the list gives way.
+            let more = if violations.len() > VIOLATIONS_IN_MESSAGE {
+                format!(
+                    "; and {} more (the details list the first {})",
+                    violations.len() - VIOLATIONS_IN_MESSAGE,
+                    shown.len()
+                )
+            } else {
+                String::new()
+            };
+            let listed = list(&shown[..shown.len().min(VIOLATIONS_IN_MESSAGE)]);
+            let prefix = "invalid request: ";
+            let room = MAX_MESSAGE - prefix.len() - more.len();
+            let message = format!("{prefix}{}{more}", clip(&listed, room));
+            let mut details = ErrorDetails::new();
+            for v in shown {
+                details.add_bad_request_violation(v.field, v.description);
             }
+            return Status::with_error_details(Code::InvalidArgument, message, details);
+        }
+        let message = clip(&e.to_string(), MAX_MESSAGE);
+        match e {
+            Error::Invalid(_) => Status::invalid_argument(message),
             Error::Precondition(_) => Status::failed_precondition(message),
             Error::NotFound(_) => Status::not_found(message),
             Error::AlreadyExists(_) => Status::already_exists(message),
@@ -119,6 +170,42 @@ mod tests {
             .collect();
         assert_eq!(fields, ["spec.vrid", "spec.priority"]);
         assert!(status.message().contains("use 1-255"));
+    }
+
+    #[test]
+    fn a_status_stays_small_whatever_the_request_echoed() {
+        // 300 violations, each echoing a 10 KiB value.
+        let long = "x".repeat(10_000);
+        let violations: Vec<Violation> = (0..300)
+            .map(|i| Violation::new(format!("spec.labels[{long}{i}]"), long.clone()))
+            .collect();
+        let status: Status = Error::Invalid(violations).into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().len() <= MAX_MESSAGE,
+            "{}",
+            status.message().len()
+        );
+        assert!(
+            status.message().contains("and 295 more"),
+            "{}",
+            status.message()
+        );
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        assert!(
+            bad.field_violations
+                .iter()
+                .all(|v| v.field.len() <= MAX_FIELD
+                    && v.description.len() <= MAX_DESCRIPTION
+                    && v.description.ends_with("(cut)"))
+        );
+        let status: Status =
+            Error::NotFound(format!("instance {} does not exist", "é".repeat(5000))).into();
+        assert!(status.message().len() <= MAX_MESSAGE);
+        assert!(status.message().ends_with("… (cut)"));
+        // A short one is left whole.
+        assert_eq!(clip("short", 10), "short");
     }
 
     #[test]

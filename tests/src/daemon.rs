@@ -161,6 +161,23 @@ impl Daemon {
         out
     }
 
+    /// The database file: `--db` when the test gave one, else the one in its folder.
+    pub fn db_path(&self) -> PathBuf {
+        self.extra
+            .iter()
+            .position(|a| a == "--db")
+            .and_then(|i| self.extra.get(i + 1))
+            .map_or_else(|| self.dir.join("havip.db"), PathBuf::from)
+    }
+
+    /// A `/proc/PID/status` figure of the running daemon in KiB: "VmRSS" (resident now),
+    /// "VmHWM" (the peak resident size since it started).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let pid = self.pid().expect("the daemon runs");
+        crate::faults::proc_status_kib(pid, field)
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    }
+
     pub fn socket(&self) -> PathBuf {
         self.dir.join("havipd.sock")
     }

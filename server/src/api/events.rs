@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 #[derive(Debug)]
 pub(super) struct Events {
     bus: EventBus,
-    /// One permit per open stream, held by the stream: `--max-watchers`.
+    /// One permit per watcher the bus feeds: `--max-watchers`.
     watchers: Arc<Semaphore>,
     max_watchers: usize,
 }
@@ -74,18 +74,21 @@ impl EventService for Events {
                     .map_err(|_| Status::invalid_argument(format!("kinds: unknown event kind {k}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The bus holds the permit while it feeds the stream: it is returned when the
+        // stream ends, and also when a watcher that stopped reading is cut off.
         let stream = self
             .bus
-            .subscribe(WatchRequest {
-                after_seq: r.after_seq,
-                instances: r.instances,
-                kinds,
-            })
+            .subscribe_holding(
+                WatchRequest {
+                    after_seq: r.after_seq,
+                    instances: r.instances,
+                    kinds,
+                },
+                permit,
+            )
             .map_err(status)?;
-        Ok(Response::new(Box::pin(stream.map(move |item| {
-            // The permit lives as long as the stream, and is returned when it ends.
-            let _held = &permit;
-            item.map_err(status)
-        }))))
+        Ok(Response::new(Box::pin(
+            stream.map(|item| item.map_err(status)),
+        )))
     }
 }

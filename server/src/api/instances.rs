@@ -1,7 +1,9 @@
 //! InstanceService: protobuf in, manager requests, protobuf out.
 
 use super::actor;
+use crate::error::Error;
 use crate::manager::ManagerHandle;
+use crate::spec::validate_comment;
 use havip_proto::v1::{self, instance_service_server::InstanceService};
 use tonic::{Request, Response, Status};
 
@@ -24,6 +26,7 @@ impl InstanceService for Instances {
     ) -> Result<Response<v1::Instance>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         let spec = r.spec.unwrap_or_default();
         let instance = self
             .manager
@@ -38,6 +41,7 @@ impl InstanceService for Instances {
     ) -> Result<Response<v1::UpdateInstanceResponse>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         let mask = r.update_mask.map(|m| m.paths).unwrap_or_default();
         let updated = self
             .manager
@@ -64,6 +68,7 @@ impl InstanceService for Instances {
     ) -> Result<Response<v1::DeleteInstanceResponse>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         self.manager
             .delete(r.name, r.expected_revision, actor, r.comment)
             .await?;

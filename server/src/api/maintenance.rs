@@ -70,6 +70,7 @@ impl MaintenanceService for Maintenance {
     ) -> Result<Response<v1::Instance>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        crate::spec::validate_comment("reason", &r.reason).map_err(Error::from)?;
         let instance = self.manager.clear_override(r.name, r.reason, actor).await?;
         Ok(Response::new(instance))
     }

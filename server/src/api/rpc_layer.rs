@@ -82,7 +82,8 @@ where
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let response = future.await?;
+                let mut response = future.await?;
+                explain_oversized(response.headers_mut());
                 // A trailers-only reply carries grpc-status in its headers.
                 finish.code = grpc_status(response.headers());
                 let (parts, body) = response.into_parts();
@@ -133,6 +134,42 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// tonic refuses a request over the size limit before any handler runs, with OUT_OF_RANGE
+/// and a message that says neither what the limit is for nor what to do. gRPC's code for it
+/// is RESOURCE_EXHAUSTED; the reply is rewritten to that, with a message that does.
+fn explain_oversized(headers: &mut HeaderMap) {
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    if status.code() != Code::OutOfRange {
+        return;
+    }
+    let Some(rest) = status
+        .message()
+        .strip_prefix("Error, decoded message length too large: found ")
+    else {
+        return;
+    };
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty());
+    let (Some(found), Some(limit)) = (numbers.next(), numbers.next()) else {
+        return;
+    };
+    let explained = tonic::Status::resource_exhausted(format!(
+        "the request is {found} bytes, more than the {limit} bytes havipd accepts; send less \
+         in one request (an instance spec takes a few KiB: split a bulk change into several \
+         requests)"
+    ));
+    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        headers.remove(name);
+    }
+    if explained.add_header(headers).is_err() {
+        // Cannot happen for this ASCII message; the original reply goes out unchanged then.
+        tracing::debug!("could not rewrite an oversized request's status");
     }
 }
 
@@ -276,6 +313,36 @@ mod tests {
         if read_body {
             response.into_body().collect().await.unwrap();
         }
+    }
+
+    #[test]
+    fn an_oversized_request_is_resource_exhausted_with_the_sizes_and_what_to_do() {
+        let mut headers = HeaderMap::new();
+        tonic::Status::out_of_range(
+            "Error, decoded message length too large: found 2097157 bytes, the limit is: 1048576 bytes",
+        )
+        .add_header(&mut headers)
+        .unwrap();
+        explain_oversized(&mut headers);
+        let status = tonic::Status::from_header_map(&headers).unwrap();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(
+            status
+                .message()
+                .starts_with("the request is 2097157 bytes, more than the 1048576 bytes"),
+            "{}",
+            status.message()
+        );
+        // Any other OUT_OF_RANGE (a pruned watch) is left alone.
+        let mut headers = HeaderMap::new();
+        tonic::Status::out_of_range("after_seq=9 is beyond the newest event")
+            .add_header(&mut headers)
+            .unwrap();
+        explain_oversized(&mut headers);
+        assert_eq!(
+            tonic::Status::from_header_map(&headers).unwrap().code(),
+            Code::OutOfRange
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,9 @@
 //! SyncGroupService: protobuf in, manager requests, protobuf out.
 
 use super::actor;
+use crate::error::Error;
 use crate::manager::ManagerHandle;
+use crate::spec::validate_comment;
 use havip_proto::v1::{self, sync_group_service_server::SyncGroupService};
 use tonic::{Request, Response, Status};
 
@@ -24,6 +26,7 @@ impl SyncGroupService for SyncGroups {
     ) -> Result<Response<v1::SyncGroup>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         let group = self
             .manager
             .create_group(r.group.unwrap_or_default(), actor, r.comment)
@@ -37,6 +40,7 @@ impl SyncGroupService for SyncGroups {
     ) -> Result<Response<v1::SyncGroup>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         let group = self
             .manager
             .update_group(
@@ -55,6 +59,7 @@ impl SyncGroupService for SyncGroups {
     ) -> Result<Response<v1::DeleteSyncGroupResponse>, Status> {
         let actor = actor::of(&request);
         let r = request.into_inner();
+        validate_comment("comment", &r.comment).map_err(Error::from)?;
         self.manager.delete_group(r.name, actor, r.comment).await?;
         Ok(Response::new(v1::DeleteSyncGroupResponse {}))
     }

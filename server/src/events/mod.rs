@@ -31,8 +31,8 @@ use havip_proto::v1;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 /// A handle on the bus; clones share it.
 #[derive(Debug, Clone)]
@@ -62,6 +62,10 @@ struct Subscriber {
     /// Set when the subscriber is removed because its buffer was full, so its stream can
     /// tell falling behind from the bus shutting down.
     overflowed: Arc<AtomicBool>,
+    /// The API's watcher slot (`--max-watchers`), held while the bus feeds this subscriber
+    /// and freed the moment it is removed: a client that stopped reading is cut off, and its
+    /// stream, which may never be read again, must not keep the slot from other watchers.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// What a watcher asks for.
@@ -148,6 +152,24 @@ impl EventBus {
     /// lock), then live events, with no gap and no duplicate, in seq order, filtered.
     /// Dropping the stream unregisters it.
     pub fn subscribe(&self, req: WatchRequest) -> Result<EventStream, WatchError> {
+        self.register(req, None)
+    }
+
+    /// [`Self::subscribe`], holding `slot` for as long as the subscriber is registered: until
+    /// its stream is dropped, it falls behind, or the bus shuts down.
+    pub fn subscribe_holding(
+        &self,
+        req: WatchRequest,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<EventStream, WatchError> {
+        self.register(req, Some(slot))
+    }
+
+    fn register(
+        &self,
+        req: WatchRequest,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<EventStream, WatchError> {
         let filter = Arc::new(Filter::new(&req.instances, &req.kinds));
         let (tx, rx) = mpsc::channel(self.shared.buffer);
         let overflowed = Arc::new(AtomicBool::new(false));
@@ -172,6 +194,7 @@ impl EventBus {
                     filter: Arc::clone(&filter),
                     tx,
                     overflowed: Arc::clone(&overflowed),
+                    _slot: slot,
                 },
             );
             (id, state.last_published + 1)

@@ -200,6 +200,40 @@ async fn an_after_seq_beyond_the_newest_event_is_refused() {
     store.close().await.unwrap();
 }
 
+/// A watcher slot (the API's `--max-watchers` permit) is held while the bus feeds the
+/// stream, and given back when the watcher is cut off, though its stream is never read
+/// again, and when a stream is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_or_dropped_watcher_gives_its_slot_back() {
+    const BUFFER: usize = 4;
+    let fx = fixture();
+    let (store, bus) = open_with(&fx.path, BUFFER).await;
+    let slots = Arc::new(tokio::sync::Semaphore::new(2));
+    let take = || Arc::clone(&slots).try_acquire_owned().unwrap();
+    let stuck = bus.subscribe_holding(watch(None), take()).unwrap();
+    let dropped = bus.subscribe_holding(watch(None), take()).unwrap();
+    assert_eq!(slots.available_permits(), 0);
+    drop(dropped);
+    assert_eq!(
+        slots.available_permits(),
+        1,
+        "a dropped stream's slot is back"
+    );
+
+    for tag in 0..10 {
+        store.record_transition(transition("web", tag));
+    }
+    store.flush().await.unwrap();
+    assert_eq!(bus.subscriber_count(), 0, "the stuck watcher was cut off");
+    assert_eq!(
+        slots.available_permits(),
+        2,
+        "its slot is back while its stream still exists"
+    );
+    drop(stuck);
+    store.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_that_never_reads_is_cut_off_without_slowing_anyone() {
     const BUFFER: usize = 16;

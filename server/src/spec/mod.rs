@@ -23,7 +23,8 @@ pub use trackers::{
     Check, DEFAULT_SCRIPT_INTERVAL, MAX_WEIGHT, OverrideSpec, ScriptCheck, TrackerSpec,
 };
 pub use validate::{
-    InterfaceFacts, Validated, Vip, check_against_interface, is_name, validate_name, validate_spec,
+    InterfaceFacts, MAX_COMMENT_LEN, Validated, Vip, check_against_interface, is_name,
+    validate_comment, validate_name, validate_spec,
 };
 
 use std::fmt;

@@ -312,6 +312,138 @@ fn labels_have_a_syntax() {
     );
 }
 
+/// The rules the tests above leave out, one row each: the spec and the one field blamed.
+#[test]
+fn the_remaining_rules_each_blame_their_field() {
+    let neg = pbjson_types::Duration {
+        seconds: -1,
+        nanos: 0,
+    };
+    let bad_nanos = pbjson_types::Duration {
+        seconds: 1,
+        nanos: 1_000_000_000,
+    };
+    let auth = |t: i32, p: &str| {
+        Some(Authentication {
+            r#type: t,
+            password: p.into(),
+            password_set: false,
+        })
+    };
+    let rows: Vec<(&str, &str, InstanceSpec)> = vec![
+        (
+            "256 addresses",
+            "spec.virtual_addresses",
+            with(|s| {
+                s.virtual_addresses = (0..256u32)
+                    .map(|i| format!("10.9.{}.{}", i / 250, i % 250 + 1))
+                    .collect();
+            }),
+        ),
+        (
+            "v6 loopback",
+            "spec.virtual_addresses[0]",
+            with(|s| s.virtual_addresses = vec!["::1".into()]),
+        ),
+        (
+            "v6 multicast",
+            "spec.virtual_addresses[0]",
+            with(|s| s.virtual_addresses = vec!["ff02::12".into()]),
+        ),
+        (
+            "v6 unspecified",
+            "spec.virtual_addresses[0]",
+            with(|s| s.virtual_addresses = vec!["::".into()]),
+        ),
+        (
+            "negative interval",
+            "spec.advert_interval",
+            with(|s| s.advert_interval = Some(neg)),
+        ),
+        (
+            "nanos out of range",
+            "spec.advert_interval",
+            with(|s| s.advert_interval = Some(bad_nanos)),
+        ),
+        (
+            "negative preempt delay",
+            "spec.preempt_delay",
+            with(|s| s.preempt_delay = Some(neg)),
+        ),
+        (
+            "65 peers",
+            "spec.unicast_peers",
+            with(|s| s.unicast_peers = (1..=65).map(|i| format!("10.0.1.{i}")).collect()),
+        ),
+        (
+            "peer is the source",
+            "spec.unicast_peers[0]",
+            with(|s| {
+                s.unicast_source = "10.0.0.1".into();
+                s.unicast_peers = vec!["10.0.0.1".into()];
+            }),
+        ),
+        (
+            "password without PASS",
+            "spec.auth.password",
+            with(|s| s.auth = auth(AuthType::None as i32, "p")),
+        ),
+        (
+            "unknown auth type",
+            "spec.auth.type",
+            with(|s| s.auth = auth(9, "")),
+        ),
+        (
+            "garp repeat 256",
+            "spec.garp.repeat",
+            with(|s| s.garp.as_mut().unwrap().repeat = Some(256)),
+        ),
+        (
+            "garp refresh repeat 0",
+            "spec.garp.refresh_repeat",
+            with(|s| s.garp.as_mut().unwrap().refresh_repeat = Some(0)),
+        ),
+        (
+            "garp delay over an hour",
+            "spec.garp.delay",
+            with(|s| s.garp.as_mut().unwrap().delay = Some(dur(3_601_000))),
+        ),
+        (
+            "checksum mode",
+            "spec.v3_ipv4_checksum",
+            with(|s| s.v3_ipv4_checksum = 7),
+        ),
+        (
+            "65 labels",
+            "spec.labels",
+            with(|s| s.labels = (0..65).map(|i| (format!("k{i}"), "v".into())).collect()),
+        ),
+        (
+            "long label value",
+            "spec.labels[k]",
+            with(|s| {
+                s.labels.insert("k".into(), "v".repeat(256));
+            }),
+        ),
+        (
+            "long description",
+            "spec.description",
+            with(|s| s.description = "d".repeat(1025)),
+        ),
+    ];
+    for (what, field, spec) in rows {
+        assert_eq!(blamed(spec), [field], "{what}");
+    }
+}
+
+#[test]
+fn comments_are_at_most_1024_bytes() {
+    assert_eq!(validate_comment("comment", &"c".repeat(1024)), Ok(()));
+    let v = validate_comment("reason", &"c".repeat(1025)).unwrap_err();
+    assert_eq!(v.field, "reason");
+    assert!(v.description.contains("at most 1024"), "{}", v.description);
+}
+
 #[test]
 fn every_violation_is_reported_at_once() {
     let spec = with(|s| {

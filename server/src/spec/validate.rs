@@ -21,6 +21,9 @@ const MAX_LABEL_VALUE_LEN: usize = 255;
 const MAX_LABELS: usize = 64;
 const MAX_DESCRIPTION_LEN: usize = 1024;
 const MAX_PEERS: usize = 64;
+/// A change's comment goes into the audit trail, which is kept for good: room for a
+/// sentence or a ticket reference, not for a file.
+pub const MAX_COMMENT_LEN: usize = 1024;
 
 /// A virtual address with its prefix length, as installed on the interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,6 +103,20 @@ pub fn validate_name(name: &str) -> Result<(), Violation> {
             "name",
             format!(
                 "{name:?} is not a valid instance name: use 1-{MAX_NAME_LEN} letters, digits, '-', '_' or '.', starting with a letter or digit"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check the comment of a change (`field` names it in the request: "comment", "reason").
+pub fn validate_comment(field: &str, comment: &str) -> Result<(), Violation> {
+    if comment.len() > MAX_COMMENT_LEN {
+        return Err(Violation::new(
+            field,
+            format!(
+                "is {} bytes; at most {MAX_COMMENT_LEN} (it is kept in the history for good): shorten it, or point to a document",
+                comment.len()
             ),
         ));
     }

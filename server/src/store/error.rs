@@ -82,8 +82,8 @@ impl StoreError {
                 let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
                 match classify(code) {
                     Class::Unavailable(cause) => Self::Unavailable {
+                        cause: refine(&path, cause),
                         path,
-                        cause,
                         detail,
                     },
                     Class::Corrupt => Self::Corrupt { path, detail },
@@ -91,8 +91,8 @@ impl StoreError {
                 }
             }
             sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => Self::Unavailable {
+                cause: refine(&path, Unavailable::Io),
                 path,
-                cause: Unavailable::Io,
                 detail,
             },
             sqlx::Error::PoolTimedOut => Self::Unavailable {
@@ -146,7 +146,10 @@ impl Unavailable {
             }
             Self::ReadOnly => "check the file's permissions and the filesystem",
             Self::DiskFull => "free space on its filesystem",
-            Self::Io => "check the disk and the kernel log",
+            Self::Io => {
+                "check that its filesystem is mounted read-write and the disk is healthy (the \
+                 kernel log, dmesg, says more)"
+            }
             Self::CantOpen => "check that its folder exists and is writable by havipd",
             Self::NoMemory => "check the machine's memory",
             Self::NoWal => {
@@ -191,6 +194,26 @@ fn classify(code: i32) -> Class {
         11 | 26 => Class::Corrupt,                      // SQLITE_CORRUPT, SQLITE_NOTADB
         19 => Class::Constraint,                        // SQLITE_CONSTRAINT
         _ => Class::Other,
+    }
+}
+
+/// SQLite reports a write refused by a read-only filesystem (EROFS) as an I/O error
+/// (SQLITE_IOERR_WRITE): a filesystem the kernel remounted read-only after errors is the
+/// usual way a running daemon's database becomes read-only, and "read-only" is what the
+/// operator must hear then.
+fn refine(path: &Path, cause: Unavailable) -> Unavailable {
+    if cause != Unavailable::Io {
+        return cause;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(fs) if fs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) => {
+            Unavailable::ReadOnly
+        }
+        _ => cause,
     }
 }
 
@@ -249,5 +272,19 @@ mod tests {
             .is_unavailable()
         );
         assert!(StoreError::Closed.is_unavailable());
+    }
+
+    #[test]
+    fn an_io_error_is_read_only_only_on_a_read_only_filesystem() {
+        // The read-only case needs a read-only mount (root): storage.rs covers the
+        // daemon's side of it end to end.
+        let tmp = tempfile::tempdir().unwrap();
+        let here = tmp.path().join("havip.db");
+        assert_eq!(refine(&here, Unavailable::Io), Unavailable::Io);
+        assert_eq!(refine(&here, Unavailable::Busy), Unavailable::Busy);
+        assert_eq!(
+            refine(Path::new("relative.db"), Unavailable::Io),
+            Unavailable::Io
+        );
     }
 }

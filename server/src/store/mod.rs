@@ -119,6 +119,7 @@ impl Store {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer::new(
             conn,
+            opts.clone(),
             Arc::clone(&path),
             rx,
             bus.clone(),

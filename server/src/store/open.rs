@@ -56,9 +56,27 @@ pub(crate) async fn prepare_file(path: &Arc<Path>) -> Result<(), StoreError> {
     })
 }
 
-/// The write connection: WAL (checked), foreign keys on, `busy_timeout` from the options.
-/// `synchronous` is chosen per batch by the writer.
+/// The write connection: WAL (checked), foreign keys on, `busy_timeout` from the options,
+/// the migrations applied. `synchronous` is chosen per batch by the writer.
 pub(crate) async fn connect_writer(
+    path: &Arc<Path>,
+    opts: &StoreOptions,
+) -> Result<SqliteConnection, StoreError> {
+    let mut conn = reconnect_writer(path, opts).await?;
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| StoreError::Migration {
+            path: Arc::clone(path),
+            detail: e.to_string(),
+        })?;
+    Ok(conn)
+}
+
+/// A write connection as [`connect_writer`] makes it, for a database this process has
+/// already migrated: the writer replaces its connection with one when a failed write left
+/// the old one unusable.
+pub(crate) async fn reconnect_writer(
     path: &Arc<Path>,
     opts: &StoreOptions,
 ) -> Result<SqliteConnection, StoreError> {
@@ -94,13 +112,6 @@ pub(crate) async fn connect_writer(
         .execute(&mut conn)
         .await
         .map_err(db)?;
-    MIGRATOR
-        .run(&mut conn)
-        .await
-        .map_err(|e| StoreError::Migration {
-            path: Arc::clone(path),
-            detail: e.to_string(),
-        })?;
     Ok(conn)
 }
 

@@ -53,7 +53,7 @@ pub struct InstanceIdentity {
 pub struct ConfigCommit {
     pub kind: v1::ChangeKind,
     pub instance: String,
-    /// The instance's revision after the change (before it, for a delete).
+    /// The revision the change takes (the next of the one counter; a delete takes one too).
     pub revision: u64,
     /// Who made the change ("uid:0", a certificate subject).
     pub actor: String,
@@ -73,7 +73,7 @@ pub struct ConfigCommit {
 pub struct SyncGroupCommit {
     pub kind: v1::ChangeKind,
     pub group: String,
-    /// The group's revision after the change (before it, for a delete).
+    /// The revision the change takes (the next of the one counter; a delete takes one too).
     pub revision: u64,
     pub actor: String,
     pub comment: String,

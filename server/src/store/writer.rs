@@ -8,7 +8,7 @@ use super::batch::{self, Item, Prepared, Record};
 use super::error::StoreError;
 use super::prune::prune_chunk;
 use super::stats::Counters;
-use super::types::PruneReport;
+use super::types::{PruneReport, StoreOptions};
 use crate::events::EventBus;
 use sqlx::{Connection, SqliteConnection};
 use std::collections::VecDeque;
@@ -101,6 +101,8 @@ struct Stopping {
 #[derive(Debug)]
 pub(crate) struct Writer {
     conn: SqliteConnection,
+    /// To open a new connection when a failed write left this one unusable.
+    opts: StoreOptions,
     path: Arc<Path>,
     rx: mpsc::UnboundedReceiver<Request>,
     rx_open: bool,
@@ -117,6 +119,7 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(
         conn: SqliteConnection,
+        opts: StoreOptions,
         path: Arc<Path>,
         rx: mpsc::UnboundedReceiver<Request>,
         bus: EventBus,
@@ -125,6 +128,7 @@ impl Writer {
     ) -> Self {
         Self {
             conn,
+            opts,
             path,
             rx,
             rx_open: true,
@@ -330,6 +334,7 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.heal_connection().await;
                 self.counters
                     .lost_unreported
                     .fetch_add(lost, Ordering::AcqRel);
@@ -398,12 +403,51 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.heal_connection().await;
                 self.failed(e.clone());
                 if let Some(job) = &mut self.prune {
                     for reply in job.replies.drain(..) {
                         let _ = reply.send(Err(e.clone()));
                     }
                 }
+            }
+        }
+    }
+
+    /// After a failed write: makes sure the next attempt can begin a transaction. When a
+    /// COMMIT fails for a full disk or an I/O error, SQLite rolls the transaction back
+    /// itself; sqlx's own ROLLBACK (when its transaction is dropped) then fails and sqlx goes
+    /// on counting a transaction that no longer exists, refusing every later BEGIN ("non-zero
+    /// transaction depth") even once the disk is fine. Such a connection is replaced.
+    async fn heal_connection(&mut self) {
+        // A round trip to the connection's worker: the dropped transaction's rollback, queued
+        // before it, has been carried out when it returns.
+        if let Err(e) = self.conn.ping().await {
+            tracing::debug!(error = %e, "the write connection does not answer");
+        } else if !self.conn.is_in_transaction() {
+            return;
+        }
+        match super::open::reconnect_writer(&self.path, &self.opts).await {
+            Ok(conn) => {
+                let old = std::mem::replace(&mut self.conn, conn);
+                // The new connection has SQLite's default until the next batch sets it.
+                self.synchronous = None;
+                if let Err(e) = old.close().await {
+                    tracing::debug!(error = %e, "closing the old write connection failed");
+                }
+                // Once per outage: it may be needed after every attempt while it lasts.
+                if self.outage.is_none() {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        "reopened the write connection after a failed write left it unusable"
+                    );
+                } else {
+                    tracing::debug!("reopened the write connection again");
+                }
+            }
+            Err(e) => {
+                // Tried again after the next failed attempt.
+                tracing::debug!(error = %e, "reopening the write connection failed");
             }
         }
     }
