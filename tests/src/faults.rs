@@ -183,6 +183,19 @@ pub async fn integrity_check(path: &Path) -> String {
     lines.join("\n")
 }
 
+/// Copies a database's WAL back into it and truncates the WAL to nothing. SQLite reuses a
+/// checkpointed WAL in place, so on a disk that fills up afterwards the database can go on
+/// committing into the blocks it already has; with the WAL emptied, the next commit needs
+/// new blocks, as a database that keeps growing eventually does.
+pub async fn truncate_wal(path: &Path) {
+    let mut conn = open_db(path).await;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let _ = sqlx::Connection::close(conn).await;
+}
+
 /// The write lock of a database, held by this process: in WAL mode `BEGIN EXCLUSIVE` takes
 /// the WAL write lock (readers go on, every other writer gets SQLITE_BUSY). Dropping the
 /// guard closes the connection, which releases it.

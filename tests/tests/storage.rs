@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use havip_e2e::checks::transitions;
-use havip_e2e::faults::{DbLock, Ext4, Tmpfs, WriteErrors};
+use havip_e2e::faults::{DbLock, Ext4, Tmpfs, WriteErrors, truncate_wal};
 use havip_e2e::vrrp::{create, spec, status, wait_state};
 use havip_e2e::{Daemon, Host, Lab, netns_available};
 use havip_proto::v1::{self, CreateInstanceRequest, State, WatchEventsRequest};
@@ -130,6 +130,7 @@ async fn storage_fault(tag: &str, fault: Fault) {
         Fault::Locked => Active::Locked(DbLock::take(&da.db_path()).await),
         Fault::ReadOnly => Active::ReadOnly(WriteErrors::inject(da.pid().unwrap(), "EROFS")),
         Fault::DiskFull => {
+            truncate_wal(&da.db_path()).await;
             disk.as_ref().unwrap().fill();
             Active::DiskFull
         }
