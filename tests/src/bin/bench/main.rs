@@ -39,6 +39,33 @@ struct Args {
     out: PathBuf,
 }
 
+/// `cargo run --bin bench` builds only the bench itself, not the daemons it starts
+/// (`e2e-havipd`, `e2e-havipctl`, other binaries of this package): measuring a stale
+/// daemon would be measuring old code. Started by cargo, the bench builds them first, in
+/// its own profile.
+fn ensure_daemons_built() {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        eprintln!(
+            "not started by cargo: using the daemons next to {} as they are",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+        return;
+    };
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.ends_with("release")))
+        .unwrap_or(false);
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "-p", "havip-e2e", "--bins"]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("running cargo build for the daemons");
+    assert!(status.success(), "building the daemons failed: {status}");
+}
+
 impl Args {
     fn wants(&self, scenario: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|s| s == scenario)
@@ -59,6 +86,7 @@ async fn main() {
             .is_ok_and(|o| o.status.success());
         assert!(found, "{tool} is needed: apt-get install -y {tool}");
     }
+    ensure_daemons_built();
     let trials = if args.quick { 3 } else { 10 };
     let window = if args.quick {
         Duration::from_secs(3)

@@ -127,6 +127,9 @@ impl Node {
                 self.proc = Some(Proc::Havipd(daemon));
             }
             Impl::Keepalived => {
+                // The old one goes first: dropping it removes its folder, which the new one
+                // reuses.
+                self.proc = None;
                 let k =
                     Keepalived::start_with_text(&self.host, &self.name, &self.keepalived_conf());
                 self.proc = Some(Proc::Keepalived(k));

@@ -58,7 +58,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
     let _ = writeln!(
         md,
         "Produced by `sudo cargo run --release -p havip-e2e --bin bench`{} on {} \
-         ({} cores, kernel {}, {}). Both daemons run in network namespaces on one Linux bridge, \
+         at commit {} ({} cores, kernel {}, {}). Both daemons run in network namespaces on one Linux bridge, \
          in the same run, set up alike (priorities 150 and 100, same intervals and VIPs). \
          The machine is shared and noisy: compare the ratios taken in the same run rather than \
          absolute numbers across runs. Figures are medians with the min–max spread.\n",
@@ -68,6 +68,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
             ""
         },
         sh("date -u +%Y-%m-%dT%H:%MZ"),
+        sh("git rev-parse --short HEAD 2>/dev/null || echo unknown"),
         sh("nproc"),
         sh("uname -r"),
         sh("keepalived --version 2>&1 | head -1"),

@@ -90,13 +90,22 @@ pub async fn run(kind: Impl) -> ScaleOutcome {
             let t0 = Instant::now();
             node.restart().await;
             let k = node.keepalived().expect("keepalived");
-            wait_until(Duration::from_secs(120), || {
+            let entered = || {
                 k.log()
                     .lines()
                     .filter(|l| l.contains("Entering BACKUP STATE"))
                     .count()
-                    >= count
-            });
+            };
+            if wait_until(Duration::from_secs(120), || entered() >= count).is_none() {
+                let log = k.log();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                eprintln!(
+                    "  keepalived: {} of {count} instances entered BACKUP within 120 s; vrrp pid {:?}; log ends:\n{}",
+                    entered(),
+                    k.vrrp_pid(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             t0.elapsed()
         }
     };
