@@ -181,6 +181,18 @@ impl NetError {
         }
     }
 
+    /// What was wrong with one received datagram, as a label for the per-interface
+    /// bad-packet counter; `None` when the error is the socket's, not a datagram's.
+    /// A datagram's fault says nothing about the next one: the receive loop counts it and
+    /// reads on, instead of backing off as it does when the socket fails.
+    pub fn datagram_fault(&self) -> Option<&'static str> {
+        match self {
+            NetError::Truncated { .. } => Some("oversized"),
+            NetError::Malformed { .. } | NetError::MissingAncillary { .. } => Some("malformed"),
+            _ => None,
+        }
+    }
+
     /// The interface the operation needed is gone (or was never there).
     pub fn is_interface_gone(&self) -> bool {
         matches!(self, NetError::InterfaceNotFound(_))

@@ -15,6 +15,10 @@
 //! - `havip_instance_master_advert_age_seconds`: since the last advert accepted from the
 //!   master; absent until one was heard.
 //!
+//! Per VRRP socket, labelled `interface`, `family`, `reason`:
+//! `havip_interface_bad_packets_total` for packets no instance can be charged with
+//! (`unknown_vrid`, `truncated`, `oversized`, `malformed`).
+//!
 //! Daemon-wide: `havip_grpc_server_handled_total{service, method, code}` and the
 //! `havip_grpc_server_handling_seconds` histogram (for WatchEvents, the stream's life);
 //! `havip_event_subscribers`; `havip_store_queue_depth`, `havip_store_lost_events_total`,
@@ -366,6 +370,30 @@ impl Collector for InstanceCollector {
             for ((to, reason), n) in r.live.counters.transitions_by_reason() {
                 let labels = with(&with(&r.labels, "to", state_label(to)), "reason", reason);
                 m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "havip_interface_bad_packets",
+            "VRRP packets dropped that no instance can be charged with (unknown VRID, too \
+             short to name one, oversized, malformed), by interface, family and reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in self.board.interfaces() {
+            let labels: Labels = vec![
+                ("interface", c.interface.clone()),
+                (
+                    "family",
+                    match c.family {
+                        havip_vrrp::Family::Ipv4 => "ipv4",
+                        havip_vrrp::Family::Ipv6 => "ipv6",
+                    }
+                    .to_owned(),
+                ),
+            ];
+            for (reason, n) in c.all_bad_packets() {
+                m.encode_family(&with(&labels, "reason", reason))?
                     .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
             }
         }

@@ -1,7 +1,7 @@
 //! The data-plane thread: one single-threaded runtime, one state shared by three kinds of
 //! task (commands, timers, one reader per socket) that never hold it across an await.
 
-use super::board::{Identity, LiveStatus, StatusBoard};
+use super::board::{Identity, InterfaceCounters, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::sync::{SyncGroupPlan, SyncGroups};
@@ -126,30 +126,17 @@ async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>)
         // Wait for one packet, then drain what else is queued without waiting, up to a
         // batch, so a flood cannot starve the timers.
         let first = socket.recv(&mut buf).await;
-        let mut next = first.map(Some);
-        let mut handled = 0;
-        loop {
-            match next {
-                Ok(Some(rx)) => {
-                    handled += 1;
-                    shared.borrow_mut().on_packet(key, &buf, &rx);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    shared.borrow_mut().warn_channel(key, "recv", &e);
-                    if !e.is_would_block() && handled == 0 {
-                        // A persistent error must not spin the thread.
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    break;
-                }
+        let handled = {
+            let mut dp = shared.borrow_mut();
+            match dp.on_received(key, &buf, first) {
+                Ok(()) => 1 + dp.drain_channel(key, RECV_BATCH - 1),
+                Err(()) => 0,
             }
-            if handled >= RECV_BATCH {
-                break;
-            }
-            next = socket.try_recv(&mut buf);
-        }
-        if handled >= RECV_BATCH {
+        };
+        if handled == 0 {
+            // The socket failed (logged): a persistent error must not spin the thread.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        } else if handled >= RECV_BATCH {
             tokio::task::yield_now().await;
         }
     }
@@ -160,6 +147,8 @@ type ChannelKey = (u32, Family);
 
 struct Channel {
     socket: Rc<AdvertSocket>,
+    /// Bad packets no instance can be charged with.
+    counters: Arc<InterfaceCounters>,
     /// Instances that receive here, by VRID.
     members: HashMap<u8, InstanceId>,
     /// Instances that send from here without receiving (VMAC instances).
@@ -179,6 +168,8 @@ pub(super) struct DataPlane {
     timers: TimerQueue,
     fx: Effects,
     send_buf: Vec<u8>,
+    /// Receive buffer of [`Self::drain_channel`] (the reader tasks have their own).
+    drain_buf: Vec<u8>,
     addr_buf: Vec<IpAddr>,
     warnings: RateLimiter<(u64, &'static str)>,
     /// Each instance's trackers, kept across the restarts an update may need, removed when
@@ -203,6 +194,7 @@ impl DataPlane {
             timers: TimerQueue::default(),
             fx: Effects::default(),
             send_buf: Vec::with_capacity(RECV_BUFFER),
+            drain_buf: Vec::new(),
             addr_buf: Vec::with_capacity(255),
             warnings: RateLimiter::new(DEFAULT_WINDOW),
             books: HashMap::new(),
@@ -613,6 +605,7 @@ impl DataPlane {
             return Ok(());
         }
         let socket = Rc::new(AdvertSocket::open(key.1, key.0, ifname)?);
+        let counters = self.deps.board.interface(ifname, key.1);
         let reader = receive
             .then(|| tokio::task::spawn_local(read_channel(shared.clone(), key, socket.clone())));
         debug!(ifindex = key.0, interface = ifname, family = %key.1, "opened VRRP socket");
@@ -620,6 +613,7 @@ impl DataPlane {
             key,
             Channel {
                 socket,
+                counters,
                 members: HashMap::new(),
                 senders: 0,
                 multicast_members: 0,
@@ -683,14 +677,95 @@ impl DataPlane {
         }
     }
 
+    /// A datagram no instance can be charged with was dropped: one line per window and
+    /// reason, with the count of those not logged.
+    fn warn_datagram(&mut self, key: ChannelKey, reason: &'static str, e: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self
+            .warnings
+            .check((u64::from(key.0), reason), Instant::now())
+        {
+            warn!(ifindex = key.0, family = %key.1, reason, error = %e, suppressed, "dropped a bad VRRP datagram");
+        }
+    }
+
     // ----- receive -----------------------------------------------------------------------
+
+    /// Handle one receive result: a packet, or a bad datagram (counted on the interface;
+    /// the next one may be fine). `Err` when the socket itself failed (logged).
+    fn on_received(
+        &mut self,
+        key: ChannelKey,
+        buf: &[u8],
+        received: Result<Received, crate::net::NetError>,
+    ) -> Result<(), ()> {
+        match received {
+            Ok(rx) => {
+                self.on_packet(key, buf, &rx);
+                Ok(())
+            }
+            Err(e) => match e.datagram_fault() {
+                Some(reason) => {
+                    // One bad datagram says nothing about the socket: count it and read
+                    // on. (Backing off here would let a flood of oversized datagrams fill
+                    // the socket and push real adverts out.)
+                    if let Some(ch) = self.channels.get(&key) {
+                        ch.counters.bad_packet(reason);
+                    }
+                    self.warn_datagram(key, reason, &e);
+                    Ok(())
+                }
+                None => {
+                    self.warn_channel(key, "recv", &e);
+                    Err(())
+                }
+            },
+        }
+    }
+
+    /// Handle up to `limit` datagrams already queued on a channel's socket, without
+    /// waiting; how many there were.
+    fn drain_channel(&mut self, key: ChannelKey, limit: usize) -> usize {
+        let Some(socket) = self.channels.get(&key).map(|ch| ch.socket.clone()) else {
+            return 0;
+        };
+        let mut buf = std::mem::take(&mut self.drain_buf);
+        buf.resize(RECV_BUFFER, 0);
+        let mut handled = 0;
+        while handled < limit {
+            match socket.try_recv(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(rx)) => {
+                    handled += 1;
+                    self.on_packet(key, &buf, &rx);
+                }
+                Err(e) => {
+                    if self.on_received(key, &buf, Err(e)).is_err() {
+                        break;
+                    }
+                    handled += 1;
+                }
+            }
+        }
+        self.drain_buf = buf;
+        handled
+    }
 
     fn on_packet(&mut self, key: ChannelKey, buf: &[u8], rx: &Received) {
         let Some(msg) = buf.get(rx.payload.clone()) else {
             return;
         };
-        let Some(vrid) = peek_vrid(msg) else { return };
-        let Some(&id) = self.channels.get(&key).and_then(|ch| ch.members.get(&vrid)) else {
+        let Some(channel) = self.channels.get(&key) else {
+            return;
+        };
+        let Some(vrid) = peek_vrid(msg) else {
+            // Too short to name a VRID, so no instance to charge it to.
+            channel.counters.bad_packet("truncated");
+            return;
+        };
+        let Some(&id) = channel.members.get(&vrid) else {
+            // RFC 9568 §7.1: not for a virtual router of ours; discarded and counted per
+            // interface (RFC 2787's vrrpRouterVrIdErrors).
+            channel.counters.bad_packet("unknown_vrid");
             if let Some(suppressed) = self.warnings.check(
                 (u64::from(key.0) << 8 | u64::from(vrid), "unknown_vrid"),
                 Instant::now(),

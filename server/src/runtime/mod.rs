@@ -15,7 +15,10 @@ mod instance;
 mod sync;
 mod timers;
 
-pub use board::{Counters, Identity, LiveStatus, ReasonView, Snapshot, StatusBoard};
+pub use board::{
+    Counters, INTERFACE_BAD_REASONS, Identity, InterfaceCounters, LiveStatus, ReasonView, Snapshot,
+    StatusBoard,
+};
 pub use host_ops::{HostOps, HostOpsHandle};
 pub use sync::SyncGroupPlan;
 
