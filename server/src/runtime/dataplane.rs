@@ -21,7 +21,7 @@ use havip_vrrp::packet::{
 };
 use havip_vrrp::{
     Action, AdvertVerdict, Effects, Family, Input, Instance, MemberId, Reason, ReceivedAdvert,
-    State,
+    State, Timer,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -37,6 +37,10 @@ use tracing::{debug, error, info, warn};
 /// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
 /// interface cannot starve adverts.
 const RECV_BATCH: usize = 256;
+/// The most datagrams read before a Master_Down_Timer fires: about what a full socket
+/// receive buffer holds, so the whole backlog is read but a flood arriving as fast as it is
+/// read cannot hold the timer back for ever.
+const DRAIN_BEFORE_TAKEOVER: usize = 20_000;
 /// Room for the largest VRRP packet with its IPv4 header.
 const RECV_BUFFER: usize = crate::net::socket::RECV_BUF_LEN;
 
@@ -830,7 +834,7 @@ impl DataPlane {
     // ----- timers ------------------------------------------------------------------------
 
     fn fire_due_timers(&mut self) {
-        let now = self.clock.now();
+        let mut now = self.clock.now();
         while let Some((deadline, id)) = self.timers.pop_due(now) {
             let Some(inst) = self.instances.get_mut(&id) else {
                 continue;
@@ -839,6 +843,22 @@ impl DataPlane {
                 continue;
             }
             inst.scheduled = None;
+            if inst
+                .engine
+                .deadline(Timer::MasterDown)
+                .is_some_and(|d| d <= now)
+            {
+                // A backup is about to declare its master down. If this thread was kept
+                // from running (a loaded host, a flood of junk), the master's adverts may
+                // be waiting in the socket behind the junk: read what is queued first, so
+                // the master is judged on what it sent, not on when we got the CPU.
+                let key = (inst.link_index, inst.spec.family);
+                self.drain_channel(key, DRAIN_BEFORE_TAKEOVER);
+                now = self.clock.now();
+            }
+            let Some(inst) = self.instances.get_mut(&id) else {
+                continue;
+            };
             let mut fx = std::mem::take(&mut self.fx);
             fx.clear();
             inst.engine.fire_due_timers(now, &mut fx);
