@@ -12,6 +12,8 @@
 //! - `havip_instance_bad_packets_total{reason}` (every reason, zeros included);
 //! - `havip_instance_transitions_total{to, reason}` (the engine's reason labels);
 //! - `havip_instance_garps_sent_total`;
+//! - `havip_instance_dual_master_total`: dual-master episodes (another master heard while
+//!   master), as the DUAL_MASTER events report them;
 //! - `havip_instance_master_advert_age_seconds`: since the last advert accepted from the
 //!   master; absent until one was heard.
 //!
@@ -326,7 +328,7 @@ impl Collector for InstanceCollector {
             m.encode_family(&r.labels)?
                 .encode_gauge(&i64::from(r.priority))?;
         }
-        let counters: [(&str, &str, RowValue); 3] = [
+        let counters: [(&str, &str, RowValue); 4] = [
             ("havip_instance_adverts_sent", "Adverts sent", |r| {
                 r.live.counters.adverts_sent.load(RELAXED)
             }),
@@ -339,6 +341,11 @@ impl Collector for InstanceCollector {
                 "havip_instance_garps_sent",
                 "Gratuitous ARPs and unsolicited neighbour advertisements sent",
                 |r| r.live.counters.garps_sent.load(RELAXED),
+            ),
+            (
+                "havip_instance_dual_master",
+                "Dual-master episodes: another master heard while master",
+                |r| r.live.counters.dual_masters.load(RELAXED),
             ),
         ];
         for (name, help, value) in counters {

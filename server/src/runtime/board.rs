@@ -123,6 +123,8 @@ pub struct Counters {
     pub became_master: AtomicU64,
     pub send_errors: AtomicU64,
     pub address_list_mismatches: AtomicU64,
+    /// Dual-master episodes: another master heard while master (once per episode).
+    pub dual_masters: AtomicU64,
     /// Shared with the GARP service, which counts what it actually sent.
     pub garps_sent: Arc<AtomicU64>,
     bad: Vec<AtomicU64>,
@@ -143,6 +145,7 @@ impl Default for Counters {
             became_master: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
             address_list_mismatches: AtomicU64::new(0),
+            dual_masters: AtomicU64::new(0),
             garps_sent: Arc::new(AtomicU64::new(0)),
             bad: (0..reasons).map(|_| AtomicU64::new(0)).collect(),
             last_master_advert: AtomicU64::new(0),

@@ -956,6 +956,24 @@ impl DataPlane {
                 warn!(instance = %inst.name, from = %from, suppressed, "the other router advertises different virtual addresses; check that both are configured alike");
             }
         }
+        if let Some(rival) = fx.rival_master {
+            inst.live
+                .counters
+                .dual_masters
+                .fetch_add(1, Ordering::Relaxed);
+            // The engine reports once per episode, so this line and the event are rare.
+            warn!(
+                instance = %inst.name,
+                peer = %rival.from,
+                peer_priority = rival.priority,
+                priority = rival.our_priority,
+                outcome = convert::rival_outcome_label(rival.outcome),
+                "another router is master too (dual master)"
+            );
+            self.deps
+                .recorder
+                .dual_master(&inst.name, convert::dual_master(&rival));
+        }
         for t in &fx.transitions {
             self.record(id, t);
         }

@@ -1,5 +1,5 @@
 //! One write transaction of the writer: gives each queued transition, tracker change,
-//! daemon event and config change (of an instance or a sync group) its seq, writes their rows and events, and moves `last_seq` and
+//! dual-master report, daemon event and config change (of an instance or a sync group) its seq, writes their rows and events, and moves `last_seq` and
 //! `last_revision` in `meta`, all or nothing. A config change that breaks a uniqueness rule
 //! is undone alone (a savepoint) and answered with its error; it takes no seq.
 
@@ -32,6 +32,11 @@ pub(crate) enum Record {
     Tracker {
         instance: String,
         change: v1::TrackerChange,
+        time: SystemTime,
+    },
+    DualMaster {
+        instance: String,
+        dual: v1::DualMaster,
         time: SystemTime,
     },
 }
@@ -197,6 +202,22 @@ pub(crate) async fn write(
                     kind: v1::EventKind::TrackerChanged as i32,
                     instance: instance.clone(),
                     payload: Some(v1::event::Payload::TrackerChanged(change.clone())),
+                };
+                insert_event(&mut tx, &event, *time).await.map_err(db)?;
+                events.push(event);
+            }
+            Item::Record(Record::DualMaster {
+                instance,
+                dual,
+                time,
+            }) => {
+                seq += 1;
+                let event = v1::Event {
+                    seq,
+                    time: Some(to_timestamp(*time)),
+                    kind: v1::EventKind::DualMaster as i32,
+                    instance: instance.clone(),
+                    payload: Some(v1::event::Payload::DualMaster(dual.clone())),
                 };
                 insert_event(&mut tx, &event, *time).await.map_err(db)?;
                 events.push(event);

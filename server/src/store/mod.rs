@@ -218,6 +218,16 @@ impl Store {
         });
     }
 
+    /// Queues a dual-master report of `instance` (a DUAL_MASTER event); never blocks. The
+    /// engine reports once per episode, so these are rare.
+    pub fn record_dual_master(&self, instance: &str, dual: v1::DualMaster) {
+        self.enqueue(Record::DualMaster {
+            instance: instance.to_owned(),
+            dual,
+            time: SystemTime::now(),
+        });
+    }
+
     /// Queues a daemon event (DAEMON_STARTED, DAEMON_STOPPING, ...); never blocks.
     pub fn record_daemon_event(&self, kind: v1::EventKind, event: v1::DaemonEvent) {
         self.enqueue(Record::Daemon {
