@@ -29,14 +29,11 @@ pub(crate) enum Record {
         event: v1::DaemonEvent,
         time: SystemTime,
     },
-    Tracker {
+    /// An event of one instance other than a transition: a tracker change, a dual master.
+    InstanceEvent {
         instance: String,
-        change: v1::TrackerChange,
-        time: SystemTime,
-    },
-    DualMaster {
-        instance: String,
-        dual: v1::DualMaster,
+        kind: v1::EventKind,
+        payload: v1::event::Payload,
         time: SystemTime,
     },
 }
@@ -190,34 +187,19 @@ pub(crate) async fn write(
                 insert_event(&mut tx, &event, *time).await.map_err(db)?;
                 events.push(event);
             }
-            Item::Record(Record::Tracker {
+            Item::Record(Record::InstanceEvent {
                 instance,
-                change,
+                kind,
+                payload,
                 time,
             }) => {
                 seq += 1;
                 let event = v1::Event {
                     seq,
                     time: Some(to_timestamp(*time)),
-                    kind: v1::EventKind::TrackerChanged as i32,
+                    kind: *kind as i32,
                     instance: instance.clone(),
-                    payload: Some(v1::event::Payload::TrackerChanged(change.clone())),
-                };
-                insert_event(&mut tx, &event, *time).await.map_err(db)?;
-                events.push(event);
-            }
-            Item::Record(Record::DualMaster {
-                instance,
-                dual,
-                time,
-            }) => {
-                seq += 1;
-                let event = v1::Event {
-                    seq,
-                    time: Some(to_timestamp(*time)),
-                    kind: v1::EventKind::DualMaster as i32,
-                    instance: instance.clone(),
-                    payload: Some(v1::event::Payload::DualMaster(dual.clone())),
+                    payload: Some(payload.clone()),
                 };
                 insert_event(&mut tx, &event, *time).await.map_err(db)?;
                 events.push(event);
