@@ -10,6 +10,7 @@
 
 pub mod checks;
 pub mod daemon;
+pub mod inject;
 pub mod keepalived;
 pub mod lab;
 pub mod netns;
