@@ -225,6 +225,45 @@ fn hint(err: &io::Error) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A datagram's fault is counted and reading goes on; a socket's is not a datagram's.
+    #[test]
+    fn datagram_faults_are_told_from_socket_errors() {
+        let ifname = || "eth0".to_owned();
+        let cases = [
+            (
+                NetError::Truncated {
+                    ifname: ifname(),
+                    capacity: 4156,
+                },
+                Some("oversized"),
+            ),
+            (
+                NetError::Malformed {
+                    ifname: ifname(),
+                    source: DecodeError::Truncated { len: 3 },
+                },
+                Some("malformed"),
+            ),
+            (
+                NetError::MissingAncillary {
+                    ifname: ifname(),
+                    what: "hop limit",
+                },
+                Some("malformed"),
+            ),
+            (
+                NetError::Recv {
+                    ifname: ifname(),
+                    source: io::Error::from_raw_os_error(libc::ENETDOWN),
+                },
+                None,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.datagram_fault(), want, "{e}");
+        }
+    }
+
     #[test]
     fn messages_name_the_operation_and_keep_the_errno() {
         let e = NetError::Send {

@@ -1,5 +1,6 @@
 //! The RFC rules of the state machine, one test each, named after the section they come
-//! from; then whole-network simulations and randomised invariants.
+//! from; then whole-network simulations and randomised invariants. RFC 9568 keeps RFC
+//! 5798's section numbers (§6.4.3 is the Master state in both).
 
 use super::*;
 use crate::config::InstanceConfig;
