@@ -88,9 +88,11 @@ pub struct Instance {
     /// master worth an event.
     preempted: Option<(IpAddr, Time)>,
     /// While master: when it last answered another router's advert at once (RFC 9568
-    /// §6.4.3). Limited to one answer per Advertisement_Interval, so a flood of valid
-    /// adverts (any host on the link can send them) cannot make it send a flood.
-    last_answer: Option<Time>,
+    /// §6.4.3), a lower-priority one [0] and a priority-0 one [1]. Limited to one answer of
+    /// each kind per Advertisement_Interval, so a flood of valid adverts (any host on the
+    /// link can send them) cannot make it send a flood; kept apart so that a master
+    /// leaving just after a lower-priority advert was answered is still answered at once.
+    last_answer: [Option<Time>; 2],
 }
 
 impl Instance {
@@ -122,7 +124,7 @@ impl Instance {
             last_reason: None,
             rival_heard: None,
             preempted: None,
-            last_answer: None,
+            last_answer: [None; 2],
         })
     }
 
@@ -336,7 +338,7 @@ impl Instance {
         self.takeover = Takeover::Silence;
         self.preempt_delay_passed = false;
         self.rival_heard = None;
-        self.last_answer = None;
+        self.last_answer = [None; 2];
         self.preempted = match reason {
             Reason::PreemptedLowerPriorityMaster { master, .. } => Some((master, now)),
             _ => None,
@@ -443,7 +445,7 @@ impl Instance {
         let ours = self.effective_priority;
         if advert.priority == priority::SHUTDOWN {
             // Another router is leaving; make sure everyone knows who the master is.
-            self.answer(now, fx);
+            self.answer(true, now, fx);
             return AdvertVerdict::Accepted;
         }
         // Only a master sends non-zero adverts: the sender believes it is master too.
@@ -500,7 +502,7 @@ impl Instance {
         }
         // RFC 9568 §6.4.3: a lower-priority advert gets an immediate advert in reply, to
         // assert mastership and correct learning bridges, instead of waiting for the timer.
-        self.answer(now, fx);
+        self.answer(false, now, fx);
         AdvertVerdict::Ignored
     }
 
@@ -531,15 +533,13 @@ impl Instance {
     /// the Adver_Timer, at most once per Advertisement_Interval (ours, not the RFC's: a
     /// flood of valid adverts must not turn into a flood of ours; the periodic adverts
     /// still go out).
-    fn answer(&mut self, now: Time, fx: &mut Effects) {
+    fn answer(&mut self, to_priority_zero: bool, now: Time, fx: &mut Effects) {
         let interval = self.config.advert_interval.as_duration();
-        if self
-            .last_answer
-            .is_some_and(|last| now.saturating_since(last) < interval)
-        {
+        let last = &mut self.last_answer[usize::from(to_priority_zero)];
+        if last.is_some_and(|last| now.saturating_since(last) < interval) {
             return;
         }
-        self.last_answer = Some(now);
+        *last = Some(now);
         self.send_advert_now(now, fx);
     }
 

@@ -660,6 +660,11 @@ fn answers_to_a_flood_of_lower_priority_adverts_are_limited() {
     assert_eq!(garps, 1, "one burst of gratuitous ARPs for the episode");
     assert_eq!(h.state(), State::Master);
     assert!(h.instance.deadline(Timer::Advert).is_some());
+    // A master leaving right after an answer is still answered at once: its backups
+    // would otherwise take over after Skew_Time. Then priority 0 is limited too.
+    assert_eq!(sends(h.advert(21_000, "10.0.0.1", 50)), vec![100]);
+    assert_eq!(sends(h.advert(21_001, "10.0.0.1", 0)), vec![100]);
+    assert!(sends(h.advert(21_002, "10.0.0.3", 0)).is_empty());
 }
 
 /// RFC 9568 §6.4.3: priority 0 from another router → send an advert and reset Adver_Timer.
