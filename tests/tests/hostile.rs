@@ -622,7 +622,7 @@ async fn a_flood_of_hostile_packets_stops_neither_adverts_nor_the_api() {
     const RATE: u64 = 100_000;
     const FLOOD: Duration = Duration::from_secs(10);
     const INTERVAL_MS: u64 = 100;
-    let mut lab = Lab::new("flood");
+    let mut lab = Lab::new("hflood");
     let a = lab.host("a", Some("10.0.0.1/24"), None);
     let b = lab.host("b", Some("10.0.0.2/24"), None);
     let x = lab.host("x", Some("10.0.0.66/24"), None);
