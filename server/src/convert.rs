@@ -2,7 +2,7 @@
 //! in one place so the API, the store and the data plane say things the same way.
 
 use havip_proto::v1;
-use havip_vrrp::{Reason, State};
+use havip_vrrp::{Reason, RivalMaster, RivalOutcome, State};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub fn state(s: State) -> v1::State {
@@ -12,6 +12,27 @@ pub fn state(s: State) -> v1::State {
         State::Master => v1::State::Master,
         State::Fault => v1::State::Fault,
         State::Disabled => v1::State::Disabled,
+    }
+}
+
+/// A master heard another master: the DUAL_MASTER event's payload.
+pub fn dual_master(r: &RivalMaster) -> v1::DualMaster {
+    v1::DualMaster {
+        peer_address: r.from.to_string(),
+        peer_priority: u32::from(r.priority),
+        priority: u32::from(r.our_priority),
+        outcome: match r.outcome {
+            RivalOutcome::StayedMaster => v1::DualMasterOutcome::StayedMaster,
+            RivalOutcome::SteppedDown => v1::DualMasterOutcome::SteppedDown,
+        } as i32,
+    }
+}
+
+/// The outcome as a log field.
+pub fn rival_outcome_label(o: RivalOutcome) -> &'static str {
+    match o {
+        RivalOutcome::StayedMaster => "stayed_master",
+        RivalOutcome::SteppedDown => "stepped_down",
     }
 }
 

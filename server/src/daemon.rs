@@ -48,6 +48,10 @@ impl Recorder for StoreRecorder {
     fn tracker_change(&self, instance: &str, change: v1::TrackerChange) {
         self.0.record_tracker_change(instance, change);
     }
+
+    fn dual_master(&self, instance: &str, dual: v1::DualMaster) {
+        self.0.record_dual_master(instance, dual);
+    }
 }
 
 fn daemon_event(store: &Store, kind: v1::EventKind, detail: String) {

@@ -66,6 +66,46 @@ impl Host {
             .collect()
     }
 
+    /// The MAC address of eth0.
+    pub fn mac(&self) -> String {
+        let out = run(&["ip", "-n", &self.ns, "-o", "link", "show", "dev", "eth0"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut words = text.split_whitespace();
+        words
+            .find(|w| *w == "link/ether")
+            .and_then(|_| words.next())
+            .unwrap_or_else(|| panic!("no MAC address on eth0 of {}: {text}", self.ns))
+            .to_owned()
+    }
+
+    /// The IPv6 link-local address of eth0 (what VRRPv3 over IPv6 sends from): the first
+    /// listed, so read it before a VRRP master adds the virtual router's own.
+    pub fn link_local(&self) -> std::net::Ipv6Addr {
+        let out = run(&[
+            "ip", "-n", &self.ns, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                w.find(|w| *w == "inet6")?;
+                w.next()?.split('/').next()?.parse().ok()
+            })
+            .unwrap_or_else(|| panic!("no link-local address on eth0 of {}: {text}", self.ns))
+    }
+
+    /// The link-layer address this host's neighbour table holds for `addr` on eth0, if
+    /// any (ARP for IPv4, neighbour discovery for IPv6).
+    pub fn neighbour(&self, addr: &str) -> Option<String> {
+        let out = run(&["ip", "-n", &self.ns, "neigh", "show", addr, "dev", "eth0"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut words = text.split_whitespace();
+        words
+            .find(|w| *w == "lladdr")
+            .and_then(|_| words.next())
+            .map(str::to_owned)
+    }
+
     pub fn has_address(&self, addr: &str) -> bool {
         self.addresses()
             .iter()
@@ -208,6 +248,24 @@ impl Lab {
 
     pub fn plug(&self, host: &Host) {
         run(&["ip", "-n", &self.bridge_ns, "link", "set", &host.port, "up"]);
+    }
+
+    /// Bridge port isolation on (or off) for a host's port: isolated hosts cannot reach
+    /// each other, not even by multicast, but still reach every host that is not isolated,
+    /// and their links stay up. Isolating two nodes partitions them from each other while
+    /// a client still sees both, as when a link or switch between them fails.
+    pub fn isolate(&self, host: &Host, on: bool) {
+        run(&[
+            "bridge",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            "dev",
+            &host.port,
+            "isolated",
+            if on { "on" } else { "off" },
+        ]);
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod checks;
 pub mod daemon;
 pub mod faults;
+pub mod inject;
 pub mod keepalived;
 pub mod lab;
 pub mod netns;

@@ -78,6 +78,23 @@ where
         .unwrap()
 }
 
+/// Run blocking code on a thread of its own inside `ns` (a packet flood next to the test's
+/// own work); join the handle for what it returns.
+pub fn thread_in<F, R>(ns: &str, f: F) -> thread::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let ns = ns.to_owned();
+    thread::Builder::new()
+        .name(format!("worker in {ns}"))
+        .spawn(move || {
+            enter(&ns);
+            f()
+        })
+        .unwrap()
+}
+
 /// One HTTP/1.1 GET from inside `ns`, as a Prometheus scraper sends it; the whole response.
 pub fn http_get(ns: &str, addr: &str, path: &str) -> String {
     let addr = addr.to_owned();

@@ -710,6 +710,7 @@ pub enum EventKindArg {
     DaemonStopping,
     EventsLost,
     TrackerChanged,
+    DualMaster,
 }
 
 #[derive(Debug, Args)]

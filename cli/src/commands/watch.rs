@@ -202,6 +202,7 @@ fn event_kind(kind: EventKindArg) -> EventKind {
         EventKindArg::DaemonStopping => EventKind::DaemonStopping,
         EventKindArg::EventsLost => EventKind::EventsLost,
         EventKindArg::TrackerChanged => EventKind::TrackerChanged,
+        EventKindArg::DualMaster => EventKind::DualMaster,
     }
 }
 

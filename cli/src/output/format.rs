@@ -2,8 +2,8 @@
 //! one-line rendering of events and transitions.
 
 use havip_proto::v1::{
-    ChangeKind, ConfigChangeSummary, DaemonEvent, Event, EventKind, State, Transition,
-    TransitionReason, event::Payload,
+    ChangeKind, ConfigChangeSummary, DaemonEvent, DualMaster, DualMasterOutcome, Event, EventKind,
+    State, Transition, TransitionReason, event::Payload,
 };
 use jiff::tz::TimeZone;
 use pbjson_types::{Duration, Timestamp};
@@ -180,6 +180,18 @@ fn tracker_change(t: &havip_proto::v1::TrackerChange) -> String {
     line
 }
 
+fn dual_master(d: &DualMaster) -> String {
+    let outcome = match DualMasterOutcome::try_from(d.outcome) {
+        Ok(DualMasterOutcome::StayedMaster) => "; stayed master and re-announced the addresses",
+        Ok(DualMasterOutcome::SteppedDown) => "; stepped down to BACKUP",
+        _ => "",
+    };
+    format!(
+        "{} (priority {}) is master too, ours {}{outcome}",
+        d.peer_address, d.peer_priority, d.priority
+    )
+}
+
 /// One event as a line: time, seq, instance, kind, what happened. The narrow columns are
 /// padded to typical widths so that a stream of lines mostly lines up; a stream cannot
 /// know its widest cell in advance.
@@ -189,6 +201,7 @@ pub fn event_line(event: &Event, clock: &Clock) -> String {
         Some(Payload::ConfigChanged(c)) => config_change(c),
         Some(Payload::Daemon(d)) => daemon(d),
         Some(Payload::TrackerChanged(t)) => tracker_change(t),
+        Some(Payload::DualMaster(d)) => dual_master(d),
         None => String::new(),
     };
     let instance = if event.instance.is_empty() {
@@ -342,6 +355,28 @@ mod tests {
         assert_eq!(
             event_line(&started, &clock),
             "2026-11-26 12:00:01       1  -             daemon-started    havipd 0.1.0"
+        );
+    }
+
+    #[test]
+    fn dual_master_events_name_the_other_master() {
+        let event = Event {
+            seq: 9,
+            time: Some(ts("2026-11-26T12:00:01Z")),
+            kind: EventKind::DualMaster as i32,
+            instance: "web".into(),
+            payload: Some(Payload::DualMaster(DualMaster {
+                peer_address: "10.0.0.2".into(),
+                peer_priority: 100,
+                priority: 150,
+                outcome: DualMasterOutcome::StayedMaster as i32,
+            })),
+        };
+        assert_eq!(
+            event_line(&event, &utc_clock("2026-11-26T12:00:02Z")),
+            "2026-11-26 12:00:01       9  web           dual-master       \
+             10.0.0.2 (priority 100) is master too, ours 150; stayed master and re-announced \
+             the addresses"
         );
     }
 

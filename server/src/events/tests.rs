@@ -145,6 +145,61 @@ async fn instance_and_kind_filters_apply_to_replay_and_live() {
     }
 }
 
+/// A dual-master report is an event of its instance: stored with its payload, replayed and
+/// delivered live to a watcher of that kind, like tracker changes.
+#[tokio::test]
+async fn dual_master_reports_are_stored_replayed_and_delivered_live() {
+    let fx = fixture();
+    let (store, bus) = Store::open(options(&fx.path)).await.unwrap();
+    let dual = v1::DualMaster {
+        peer_address: "10.0.0.2".into(),
+        peer_priority: 100,
+        priority: 150,
+        outcome: v1::DualMasterOutcome::StayedMaster as i32,
+    };
+    store.record_transition(transition("web", 0));
+    store.record_dual_master("web", dual.clone());
+    store.flush().await.unwrap();
+    let stored = stored_events(&fx.path).await;
+    assert_eq!(seqs(&stored), [1, 2]);
+    assert_eq!(stored[1].kind, v1::EventKind::DualMaster as i32);
+    assert_eq!(stored[1].instance, "web");
+    assert!(stored[1].time.is_some());
+    assert_eq!(
+        stored[1].payload,
+        Some(v1::event::Payload::DualMaster(dual.clone()))
+    );
+
+    let mut duals = bus
+        .subscribe(WatchRequest {
+            after_seq: Some(0),
+            instances: vec!["web".into()],
+            kinds: vec![v1::EventKind::DualMaster],
+        })
+        .unwrap();
+    let stepped_down = v1::DualMaster {
+        outcome: v1::DualMasterOutcome::SteppedDown as i32,
+        ..dual.clone()
+    };
+    store.record_transition(transition("web", 1));
+    store.record_dual_master("web", stepped_down.clone());
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        match next(&mut duals).await {
+            Some(Ok(e)) => got.push((e.seq, e.payload)),
+            other => panic!("after {got:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            (2, Some(v1::event::Payload::DualMaster(dual))),
+            (4, Some(v1::event::Payload::DualMaster(stepped_down))),
+        ]
+    );
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn an_after_seq_older_than_the_oldest_kept_is_refused_with_the_oldest() {
     let fx = fixture();

@@ -181,6 +181,18 @@ impl NetError {
         }
     }
 
+    /// What was wrong with one received datagram, as a label for the per-interface
+    /// bad-packet counter; `None` when the error is the socket's, not a datagram's.
+    /// A datagram's fault says nothing about the next one: the receive loop counts it and
+    /// reads on, instead of backing off as it does when the socket fails.
+    pub fn datagram_fault(&self) -> Option<&'static str> {
+        match self {
+            NetError::Truncated { .. } => Some("oversized"),
+            NetError::Malformed { .. } | NetError::MissingAncillary { .. } => Some("malformed"),
+            _ => None,
+        }
+    }
+
     /// The interface the operation needed is gone (or was never there).
     pub fn is_interface_gone(&self) -> bool {
         matches!(self, NetError::InterfaceNotFound(_))
@@ -212,6 +224,45 @@ fn hint(err: &io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A datagram's fault is counted and reading goes on; a socket's is not a datagram's.
+    #[test]
+    fn datagram_faults_are_told_from_socket_errors() {
+        let ifname = || "eth0".to_owned();
+        let cases = [
+            (
+                NetError::Truncated {
+                    ifname: ifname(),
+                    capacity: 4156,
+                },
+                Some("oversized"),
+            ),
+            (
+                NetError::Malformed {
+                    ifname: ifname(),
+                    source: DecodeError::Truncated { len: 3 },
+                },
+                Some("malformed"),
+            ),
+            (
+                NetError::MissingAncillary {
+                    ifname: ifname(),
+                    what: "hop limit",
+                },
+                Some("malformed"),
+            ),
+            (
+                NetError::Recv {
+                    ifname: ifname(),
+                    source: io::Error::from_raw_os_error(libc::ENETDOWN),
+                },
+                None,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.datagram_fault(), want, "{e}");
+        }
+    }
 
     #[test]
     fn messages_name_the_operation_and_keep_the_errno() {

@@ -42,9 +42,13 @@ const TTL: u8 = 255;
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 
 /// The socket receive buffer asked for: a burst of adverts from many routers and VRIDs on a
-/// busy segment must not be dropped while the runtime is briefly busy. Forced past
-/// `net.core.rmem_max` when the process has CAP_NET_ADMIN.
-const SOCKET_RECV_BUFFER: usize = 1 << 20;
+/// busy segment, or a flood of junk, must not push real adverts out while the data-plane
+/// thread waits for a CPU. The kernel charges about 1 KiB per queued datagram however
+/// small, and doubles what is asked for: 8 MiB holds about 16 000 datagrams, a quarter of
+/// a second of a 64 000 packets/s flood (1 MiB lost real adverts in the hostile-packet
+/// flood test on a loaded two-core host). Memory is only used while datagrams wait.
+/// Forced past `net.core.rmem_max` when the process has CAP_NET_ADMIN.
+const SOCKET_RECV_BUFFER: usize = 8 << 20;
 
 /// Room for the control messages an IPv6 receive asks for: `IPV6_PKTINFO` (CMSG_SPACE of
 /// 20 bytes: 40 on 64-bit Linux) and `IPV6_HOPLIMIT` (CMSG_SPACE of 4: 24), with margin.

@@ -12,8 +12,14 @@
 //! - `havip_instance_bad_packets_total{reason}` (every reason, zeros included);
 //! - `havip_instance_transitions_total{to, reason}` (the engine's reason labels);
 //! - `havip_instance_garps_sent_total`;
+//! - `havip_instance_dual_master_total`: dual-master episodes (another master heard while
+//!   master), as the DUAL_MASTER events report them;
 //! - `havip_instance_master_advert_age_seconds`: since the last advert accepted from the
 //!   master; absent until one was heard.
+//!
+//! Per VRRP socket, labelled `interface`, `family`, `reason`:
+//! `havip_interface_bad_packets_total` for packets no instance can be charged with
+//! (`unknown_vrid`, `truncated`, `oversized`, `malformed`).
 //!
 //! Daemon-wide: `havip_grpc_server_handled_total{service, method, code}` and the
 //! `havip_grpc_server_handling_seconds` histogram (for WatchEvents, the stream's life);
@@ -322,7 +328,7 @@ impl Collector for InstanceCollector {
             m.encode_family(&r.labels)?
                 .encode_gauge(&i64::from(r.priority))?;
         }
-        let counters: [(&str, &str, RowValue); 3] = [
+        let counters: [(&str, &str, RowValue); 4] = [
             ("havip_instance_adverts_sent", "Adverts sent", |r| {
                 r.live.counters.adverts_sent.load(RELAXED)
             }),
@@ -335,6 +341,11 @@ impl Collector for InstanceCollector {
                 "havip_instance_garps_sent",
                 "Gratuitous ARPs and unsolicited neighbour advertisements sent",
                 |r| r.live.counters.garps_sent.load(RELAXED),
+            ),
+            (
+                "havip_instance_dual_master",
+                "Dual-master episodes: another master heard while master",
+                |r| r.live.counters.dual_masters.load(RELAXED),
             ),
         ];
         for (name, help, value) in counters {
@@ -366,6 +377,30 @@ impl Collector for InstanceCollector {
             for ((to, reason), n) in r.live.counters.transitions_by_reason() {
                 let labels = with(&with(&r.labels, "to", state_label(to)), "reason", reason);
                 m.encode_family(&labels)?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "havip_interface_bad_packets",
+            "VRRP packets dropped that no instance can be charged with (unknown VRID, too \
+             short to name one, oversized, malformed), by interface, family and reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for c in self.board.interfaces() {
+            let labels: Labels = vec![
+                ("interface", c.interface.clone()),
+                (
+                    "family",
+                    match c.family {
+                        havip_vrrp::Family::Ipv4 => "ipv4",
+                        havip_vrrp::Family::Ipv6 => "ipv6",
+                    }
+                    .to_owned(),
+                ),
+            ];
+            for (reason, n) in c.all_bad_packets() {
+                m.encode_family(&with(&labels, "reason", reason))?
                     .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
             }
         }

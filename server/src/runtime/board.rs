@@ -58,6 +58,50 @@ impl Snapshot {
 /// [`havip_vrrp::packet::DecodeError::ALL_REASONS`].
 pub const EXTRA_BAD_REASONS: &[&str] = &["interval_mismatch", "not_a_peer"];
 
+/// Bad packets on an interface that no instance can be charged with, by reason: what RFC
+/// 2787's router-wide vrrpRouterVrIdErrors counts (`unknown_vrid`: a VRID no instance here
+/// serves), plus datagrams too short to name a VRID (`truncated`), larger than any advert
+/// (`oversized`) or whose IP header or ancillary data is unusable (`malformed`).
+pub const INTERFACE_BAD_REASONS: &[&str] = &["unknown_vrid", "truncated", "oversized", "malformed"];
+
+/// The per-interface counters of one VRRP socket (interface and family). Kept on the board
+/// for the daemon's life, so a socket reopened after a link flap counts on.
+#[derive(Debug)]
+pub struct InterfaceCounters {
+    pub interface: String,
+    pub family: havip_vrrp::Family,
+    bad: [AtomicU64; 4],
+}
+
+const _: () = assert!(INTERFACE_BAD_REASONS.len() == 4);
+
+impl InterfaceCounters {
+    fn new(interface: String, family: havip_vrrp::Family) -> Self {
+        InterfaceCounters {
+            interface,
+            family,
+            bad: Default::default(),
+        }
+    }
+
+    /// Count a packet under `reason` (one of [`INTERFACE_BAD_REASONS`]).
+    pub fn bad_packet(&self, reason: &str) {
+        if let Some(i) = INTERFACE_BAD_REASONS.iter().position(|r| *r == reason)
+            && let Some(c) = self.bad.get(i)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every reason with its count, zeros included.
+    pub fn all_bad_packets(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        INTERFACE_BAD_REASONS
+            .iter()
+            .copied()
+            .zip(self.bad.iter().map(|c| c.load(Ordering::Relaxed)))
+    }
+}
+
 /// What names an instance in metrics; fixed for the life of its entry on the board (a
 /// change of interface or VRID restarts the instance with a new entry).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,6 +123,8 @@ pub struct Counters {
     pub became_master: AtomicU64,
     pub send_errors: AtomicU64,
     pub address_list_mismatches: AtomicU64,
+    /// Dual-master episodes: another master heard while master (once per episode).
+    pub dual_masters: AtomicU64,
     /// Shared with the GARP service, which counts what it actually sent.
     pub garps_sent: Arc<AtomicU64>,
     bad: Vec<AtomicU64>,
@@ -99,6 +145,7 @@ impl Default for Counters {
             became_master: AtomicU64::new(0),
             send_errors: AtomicU64::new(0),
             address_list_mismatches: AtomicU64::new(0),
+            dual_masters: AtomicU64::new(0),
             garps_sent: Arc::new(AtomicU64::new(0)),
             bad: (0..reasons).map(|_| AtomicU64::new(0)).collect(),
             last_master_advert: AtomicU64::new(0),
@@ -209,13 +256,47 @@ impl LiveStatus {
     }
 }
 
-/// Every instance the data plane runs.
+/// Every instance the data plane runs, and the counters of its sockets.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     entries: RwLock<HashMap<InstanceId, Arc<LiveStatus>>>,
+    interfaces: RwLock<BTreeMap<(String, havip_vrrp::Family), Arc<InterfaceCounters>>>,
 }
 
 impl StatusBoard {
+    /// The counters of the socket on `interface` for `family`, made on first use.
+    pub(crate) fn interface(
+        &self,
+        interface: &str,
+        family: havip_vrrp::Family,
+    ) -> Arc<InterfaceCounters> {
+        let key = (interface.to_owned(), family);
+        if let Some(c) = self
+            .interfaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return c.clone();
+        }
+        self.interfaces
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert_with(|| Arc::new(InterfaceCounters::new(interface.to_owned(), family)))
+            .clone()
+    }
+
+    /// Every interface's counters, sorted by interface and family, for a metrics scrape.
+    pub fn interfaces(&self) -> Vec<Arc<InterfaceCounters>> {
+        self.interfaces
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn get(&self, id: InstanceId) -> Option<Arc<LiveStatus>> {
         self.entries
             .read()
@@ -278,6 +359,43 @@ mod tests {
         let all: Vec<_> = c.all_bad_packets().collect();
         assert!(all.len() > 2, "zeros are listed too");
         assert!(all.contains(&("bad_checksum", 2)) && all.contains(&("ttl_not_255", 0)));
+    }
+
+    #[test]
+    fn interface_counters_are_kept_per_interface_and_family() {
+        let board = StatusBoard::default();
+        let eth0 = board.interface("eth0", havip_vrrp::Family::Ipv4);
+        eth0.bad_packet("unknown_vrid");
+        eth0.bad_packet("unknown_vrid");
+        eth0.bad_packet("no_such_reason");
+        board
+            .interface("eth0", havip_vrrp::Family::Ipv6)
+            .bad_packet("truncated");
+        // The same socket opened again counts on.
+        let again = board.interface("eth0", havip_vrrp::Family::Ipv4);
+        again.bad_packet("oversized");
+        let all: Vec<_> = board
+            .interfaces()
+            .iter()
+            .map(|c| {
+                (
+                    c.family,
+                    c.all_bad_packets()
+                        .filter(|(_, n)| *n > 0)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                (
+                    havip_vrrp::Family::Ipv4,
+                    vec![("unknown_vrid", 2), ("oversized", 1)]
+                ),
+                (havip_vrrp::Family::Ipv6, vec![("truncated", 1)]),
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The data-plane thread: one single-threaded runtime, one state shared by three kinds of
 //! task (commands, timers, one reader per socket) that never hold it across an await.
 
-use super::board::{Identity, LiveStatus, StatusBoard};
+use super::board::{Identity, InterfaceCounters, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::sync::{SyncGroupPlan, SyncGroups};
@@ -21,7 +21,7 @@ use havip_vrrp::packet::{
 };
 use havip_vrrp::{
     Action, AdvertVerdict, Effects, Family, Input, Instance, MemberId, Reason, ReceivedAdvert,
-    State,
+    State, Timer,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -37,6 +37,10 @@ use tracing::{debug, error, info, warn};
 /// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
 /// interface cannot starve adverts.
 const RECV_BATCH: usize = 256;
+/// The most datagrams read before a Master_Down_Timer fires: about what a full socket
+/// receive buffer holds, so the whole backlog is read but a flood arriving as fast as it is
+/// read cannot hold the timer back for ever.
+const DRAIN_BEFORE_TAKEOVER: usize = 20_000;
 /// Room for the largest VRRP packet with its IPv4 header.
 const RECV_BUFFER: usize = crate::net::socket::RECV_BUF_LEN;
 
@@ -126,30 +130,17 @@ async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>)
         // Wait for one packet, then drain what else is queued without waiting, up to a
         // batch, so a flood cannot starve the timers.
         let first = socket.recv(&mut buf).await;
-        let mut next = first.map(Some);
-        let mut handled = 0;
-        loop {
-            match next {
-                Ok(Some(rx)) => {
-                    handled += 1;
-                    shared.borrow_mut().on_packet(key, &buf, &rx);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    shared.borrow_mut().warn_channel(key, "recv", &e);
-                    if !e.is_would_block() && handled == 0 {
-                        // A persistent error must not spin the thread.
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                    break;
-                }
+        let handled = {
+            let mut dp = shared.borrow_mut();
+            match dp.on_received(key, &buf, first) {
+                Ok(()) => 1 + dp.drain_channel(key, RECV_BATCH - 1),
+                Err(()) => 0,
             }
-            if handled >= RECV_BATCH {
-                break;
-            }
-            next = socket.try_recv(&mut buf);
-        }
-        if handled >= RECV_BATCH {
+        };
+        if handled == 0 {
+            // The socket failed (logged): a persistent error must not spin the thread.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        } else if handled >= RECV_BATCH {
             tokio::task::yield_now().await;
         }
     }
@@ -160,6 +151,8 @@ type ChannelKey = (u32, Family);
 
 struct Channel {
     socket: Rc<AdvertSocket>,
+    /// Bad packets no instance can be charged with.
+    counters: Arc<InterfaceCounters>,
     /// Instances that receive here, by VRID.
     members: HashMap<u8, InstanceId>,
     /// Instances that send from here without receiving (VMAC instances).
@@ -179,6 +172,8 @@ pub(super) struct DataPlane {
     timers: TimerQueue,
     fx: Effects,
     send_buf: Vec<u8>,
+    /// Receive buffer of [`Self::drain_channel`] (the reader tasks have their own).
+    drain_buf: Vec<u8>,
     addr_buf: Vec<IpAddr>,
     warnings: RateLimiter<(u64, &'static str)>,
     /// Each instance's trackers, kept across the restarts an update may need, removed when
@@ -203,6 +198,7 @@ impl DataPlane {
             timers: TimerQueue::default(),
             fx: Effects::default(),
             send_buf: Vec::with_capacity(RECV_BUFFER),
+            drain_buf: Vec::new(),
             addr_buf: Vec::with_capacity(255),
             warnings: RateLimiter::new(DEFAULT_WINDOW),
             books: HashMap::new(),
@@ -613,6 +609,7 @@ impl DataPlane {
             return Ok(());
         }
         let socket = Rc::new(AdvertSocket::open(key.1, key.0, ifname)?);
+        let counters = self.deps.board.interface(ifname, key.1);
         let reader = receive
             .then(|| tokio::task::spawn_local(read_channel(shared.clone(), key, socket.clone())));
         debug!(ifindex = key.0, interface = ifname, family = %key.1, "opened VRRP socket");
@@ -620,6 +617,7 @@ impl DataPlane {
             key,
             Channel {
                 socket,
+                counters,
                 members: HashMap::new(),
                 senders: 0,
                 multicast_members: 0,
@@ -683,14 +681,95 @@ impl DataPlane {
         }
     }
 
+    /// A datagram no instance can be charged with was dropped: one line per window and
+    /// reason, with the count of those not logged.
+    fn warn_datagram(&mut self, key: ChannelKey, reason: &'static str, e: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self
+            .warnings
+            .check((u64::from(key.0), reason), Instant::now())
+        {
+            warn!(ifindex = key.0, family = %key.1, reason, error = %e, suppressed, "dropped a bad VRRP datagram");
+        }
+    }
+
     // ----- receive -----------------------------------------------------------------------
+
+    /// Handle one receive result: a packet, or a bad datagram (counted on the interface;
+    /// the next one may be fine). `Err` when the socket itself failed (logged).
+    fn on_received(
+        &mut self,
+        key: ChannelKey,
+        buf: &[u8],
+        received: Result<Received, crate::net::NetError>,
+    ) -> Result<(), ()> {
+        match received {
+            Ok(rx) => {
+                self.on_packet(key, buf, &rx);
+                Ok(())
+            }
+            Err(e) => match e.datagram_fault() {
+                Some(reason) => {
+                    // One bad datagram says nothing about the socket: count it and read
+                    // on. (Backing off here would let a flood of oversized datagrams fill
+                    // the socket and push real adverts out.)
+                    if let Some(ch) = self.channels.get(&key) {
+                        ch.counters.bad_packet(reason);
+                    }
+                    self.warn_datagram(key, reason, &e);
+                    Ok(())
+                }
+                None => {
+                    self.warn_channel(key, "recv", &e);
+                    Err(())
+                }
+            },
+        }
+    }
+
+    /// Handle up to `limit` datagrams already queued on a channel's socket, without
+    /// waiting; how many there were.
+    fn drain_channel(&mut self, key: ChannelKey, limit: usize) -> usize {
+        let Some(socket) = self.channels.get(&key).map(|ch| ch.socket.clone()) else {
+            return 0;
+        };
+        let mut buf = std::mem::take(&mut self.drain_buf);
+        buf.resize(RECV_BUFFER, 0);
+        let mut handled = 0;
+        while handled < limit {
+            match socket.try_recv(&mut buf) {
+                Ok(None) => break,
+                Ok(Some(rx)) => {
+                    handled += 1;
+                    self.on_packet(key, &buf, &rx);
+                }
+                Err(e) => {
+                    if self.on_received(key, &buf, Err(e)).is_err() {
+                        break;
+                    }
+                    handled += 1;
+                }
+            }
+        }
+        self.drain_buf = buf;
+        handled
+    }
 
     fn on_packet(&mut self, key: ChannelKey, buf: &[u8], rx: &Received) {
         let Some(msg) = buf.get(rx.payload.clone()) else {
             return;
         };
-        let Some(vrid) = peek_vrid(msg) else { return };
-        let Some(&id) = self.channels.get(&key).and_then(|ch| ch.members.get(&vrid)) else {
+        let Some(channel) = self.channels.get(&key) else {
+            return;
+        };
+        let Some(vrid) = peek_vrid(msg) else {
+            // Too short to name a VRID, so no instance to charge it to.
+            channel.counters.bad_packet("truncated");
+            return;
+        };
+        let Some(&id) = channel.members.get(&vrid) else {
+            // RFC 9568 §7.1: not for a virtual router of ours; discarded and counted per
+            // interface (RFC 2787's vrrpRouterVrIdErrors).
+            channel.counters.bad_packet("unknown_vrid");
             if let Some(suppressed) = self.warnings.check(
                 (u64::from(key.0) << 8 | u64::from(vrid), "unknown_vrid"),
                 Instant::now(),
@@ -755,7 +834,7 @@ impl DataPlane {
     // ----- timers ------------------------------------------------------------------------
 
     fn fire_due_timers(&mut self) {
-        let now = self.clock.now();
+        let mut now = self.clock.now();
         while let Some((deadline, id)) = self.timers.pop_due(now) {
             let Some(inst) = self.instances.get_mut(&id) else {
                 continue;
@@ -764,6 +843,22 @@ impl DataPlane {
                 continue;
             }
             inst.scheduled = None;
+            if inst
+                .engine
+                .deadline(Timer::MasterDown)
+                .is_some_and(|d| d <= now)
+            {
+                // A backup is about to declare its master down. If this thread was kept
+                // from running (a loaded host, a flood of junk), the master's adverts may
+                // be waiting in the socket behind the junk: read what is queued first, so
+                // the master is judged on what it sent, not on when we got the CPU.
+                let key = (inst.link_index, inst.spec.family);
+                self.drain_channel(key, DRAIN_BEFORE_TAKEOVER);
+                now = self.clock.now();
+            }
+            let Some(inst) = self.instances.get_mut(&id) else {
+                continue;
+            };
             let mut fx = std::mem::take(&mut self.fx);
             fx.clear();
             // Each instance's own moment: in a burst (many instances timing out together)
@@ -863,6 +958,24 @@ impl DataPlane {
             {
                 warn!(instance = %inst.name, from = %from, suppressed, "the other router advertises different virtual addresses; check that both are configured alike");
             }
+        }
+        if let Some(rival) = fx.rival_master {
+            inst.live
+                .counters
+                .dual_masters
+                .fetch_add(1, Ordering::Relaxed);
+            // The engine reports once per episode, so this line and the event are rare.
+            warn!(
+                instance = %inst.name,
+                peer = %rival.from,
+                peer_priority = rival.priority,
+                priority = rival.our_priority,
+                outcome = convert::rival_outcome_label(rival.outcome),
+                "another router is master too (dual master)"
+            );
+            self.deps
+                .recorder
+                .dual_master(&inst.name, convert::dual_master(&rival));
         }
         for t in &fx.transitions {
             self.record(id, t);

@@ -15,7 +15,10 @@ mod instance;
 mod sync;
 mod timers;
 
-pub use board::{Counters, Identity, LiveStatus, ReasonView, Snapshot, StatusBoard};
+pub use board::{
+    Counters, INTERFACE_BAD_REASONS, Identity, InterfaceCounters, LiveStatus, ReasonView, Snapshot,
+    StatusBoard,
+};
 pub use host_ops::{HostOps, HostOpsHandle};
 pub use sync::SyncGroupPlan;
 
@@ -58,11 +61,14 @@ pub struct InstancePlan {
     pub iface: Option<Iface>,
 }
 
-/// Where transitions and tracker changes go: the store, in the daemon; a vector, in
-/// tests. Must not block.
+/// Where transitions, tracker changes and dual-master reports go: the store (which
+/// publishes them on the event bus once written), in the daemon; a vector, in tests. Must
+/// not block.
 pub trait Recorder: Send + Sync + 'static {
     fn transition(&self, transition: v1::Transition);
     fn tracker_change(&self, instance: &str, change: v1::TrackerChange);
+    /// A master heard another master (once per episode: the engine limits it).
+    fn dual_master(&self, instance: &str, dual: v1::DualMaster);
 }
 
 /// Commands to the data plane.

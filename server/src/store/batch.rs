@@ -1,5 +1,5 @@
 //! One write transaction of the writer: gives each queued transition, tracker change,
-//! daemon event and config change (of an instance or a sync group) its seq, writes their rows and events, and moves `last_seq` and
+//! dual-master report, daemon event and config change (of an instance or a sync group) its seq, writes their rows and events, and moves `last_seq` and
 //! `last_revision` in `meta`, all or nothing. A config change that breaks a uniqueness rule
 //! is undone alone (a savepoint) and answered with its error; it takes no seq.
 
@@ -29,9 +29,11 @@ pub(crate) enum Record {
         event: v1::DaemonEvent,
         time: SystemTime,
     },
-    Tracker {
+    /// An event of one instance other than a transition: a tracker change, a dual master.
+    InstanceEvent {
         instance: String,
-        change: v1::TrackerChange,
+        kind: v1::EventKind,
+        payload: v1::event::Payload,
         time: SystemTime,
     },
 }
@@ -182,18 +184,19 @@ pub(crate) async fn write(
                 rows.event(&event, *time);
                 events.push(event);
             }
-            Item::Record(Record::Tracker {
+            Item::Record(Record::InstanceEvent {
                 instance,
-                change,
+                kind,
+                payload,
                 time,
             }) => {
                 seq += 1;
                 let event = v1::Event {
                     seq,
                     time: Some(to_timestamp(*time)),
-                    kind: v1::EventKind::TrackerChanged as i32,
+                    kind: *kind as i32,
                     instance: instance.clone(),
-                    payload: Some(v1::event::Payload::TrackerChanged(change.clone())),
+                    payload: Some(payload.clone()),
                 };
                 rows.event(&event, *time);
                 events.push(event);

@@ -218,9 +218,21 @@ impl Store {
 
     /// Queues a tracker change of `instance` (a TRACKER_CHANGED event); never blocks.
     pub fn record_tracker_change(&self, instance: &str, change: v1::TrackerChange) {
-        self.enqueue(Record::Tracker {
+        self.enqueue(Record::InstanceEvent {
             instance: instance.to_owned(),
-            change,
+            kind: v1::EventKind::TrackerChanged,
+            payload: v1::event::Payload::TrackerChanged(change),
+            time: SystemTime::now(),
+        });
+    }
+
+    /// Queues a dual-master report of `instance` (a DUAL_MASTER event); never blocks. The
+    /// engine reports once per episode, so these are rare.
+    pub fn record_dual_master(&self, instance: &str, dual: v1::DualMaster) {
+        self.enqueue(Record::InstanceEvent {
+            instance: instance.to_owned(),
+            kind: v1::EventKind::DualMaster,
+            payload: v1::event::Payload::DualMaster(dual),
             time: SystemTime::now(),
         });
     }

@@ -21,7 +21,7 @@ pub mod types;
 pub use config::{ConfigError, GarpConfig, InstanceConfig};
 pub use machine::{
     Action, AdvertVerdict, DropReason, Effects, Input, Instance, MemberId, Reason, ReceivedAdvert,
-    State, Status, Timer, TrackerId, Transition,
+    RivalMaster, RivalOutcome, State, Status, Timer, TrackerId, Transition,
 };
 pub use time::Time;
 pub use types::{AdvertInterval, Family, Version, Vrid, priority};

@@ -85,6 +85,31 @@ pub enum AdvertVerdict {
     Dropped(DropReason),
 }
 
+/// What a master did on hearing another router that also claims to be master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RivalOutcome {
+    /// The other router has a lower priority (or an equal one and a lower address): this
+    /// one stays master, answers with an advert and re-announces its addresses.
+    StayedMaster,
+    /// The other router has a higher priority (or an equal one and a higher address): this
+    /// one steps down to BACKUP.
+    SteppedDown,
+}
+
+/// Two masters at once (RFC 9568 §6.4.3: a master received a non-zero advert from another
+/// router): a partition healed, two routers started at once, or a preemption seen from
+/// the side that is preempted. Reported once per episode, not once per advert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RivalMaster {
+    /// The other master's address (the IP source of its advert).
+    pub from: IpAddr,
+    /// The priority it advertised.
+    pub priority: u8,
+    /// This instance's effective priority when it heard it.
+    pub our_priority: u8,
+    pub outcome: RivalOutcome,
+}
+
 /// Everything one call of [`crate::Instance::handle`] produced. The runtime keeps one and
 /// clears it between calls, so steady-state handling allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,6 +121,8 @@ pub struct Effects {
     /// Set when a valid advert listed other virtual addresses than ours: the routers of
     /// this VRID are configured differently.
     pub address_mismatch_from: Option<IpAddr>,
+    /// Set when a master heard another master and a new dual-master episode began.
+    pub rival_master: Option<RivalMaster>,
 }
 
 impl Effects {
@@ -105,6 +132,7 @@ impl Effects {
         self.transitions.clear();
         self.verdict = None;
         self.address_mismatch_from = None;
+        self.rival_master = None;
     }
 
     /// Whether nothing at all happened.
@@ -113,5 +141,6 @@ impl Effects {
             && self.transitions.is_empty()
             && self.verdict.is_none()
             && self.address_mismatch_from.is_none()
+            && self.rival_master.is_none()
     }
 }

@@ -1,7 +1,9 @@
 //! One virtual router: its state, its timers and the RFC rules that move it.
 
 use crate::config::{ConfigError, InstanceConfig};
-use crate::machine::effects::{Action, AdvertVerdict, DropReason, Effects, Timer};
+use crate::machine::effects::{
+    Action, AdvertVerdict, DropReason, Effects, RivalMaster, RivalOutcome, Timer,
+};
 use crate::machine::input::{Input, MemberId, ReceivedAdvert, TrackerId};
 use crate::machine::transition::{Reason, State, Transition};
 use crate::time::Time;
@@ -24,6 +26,17 @@ enum Takeover {
     Silence,
     PriorityZero(IpAddr),
     Preempt(Peer),
+}
+
+/// What another master's advert means to a master (see `Instance::note_rival`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rival {
+    /// The master this one just preempted, still heard: expected, not news.
+    Expected,
+    /// The first advert of a dual-master episode.
+    NewEpisode,
+    /// Another advert of the episode already reported.
+    SameEpisode,
 }
 
 /// A snapshot of an instance for status queries.
@@ -67,6 +80,19 @@ pub struct Instance {
     deadlines: [Option<Time>; Timer::COUNT],
     since: Time,
     last_reason: Option<Reason>,
+    /// While master: when another master was last heard, i.e. the dual-master episode in
+    /// progress; `None` when there is none.
+    rival_heard: Option<Time>,
+    /// While master: the lower-priority master this one preempted, and when. Its adverts
+    /// that were already on the way, and its parting advert, are expected: not a dual
+    /// master worth an event.
+    preempted: Option<(IpAddr, Time)>,
+    /// While master: when it last answered another router's advert at once (RFC 9568
+    /// §6.4.3), a lower-priority one [0] and a priority-0 one [1]. Limited to one answer of
+    /// each kind per Advertisement_Interval, so a flood of valid adverts (any host on the
+    /// link can send them) cannot make it send a flood; kept apart so that a master
+    /// leaving just after a lower-priority advert was answered is still answered at once.
+    last_answer: [Option<Time>; 2],
 }
 
 impl Instance {
@@ -96,6 +122,9 @@ impl Instance {
             deadlines: [None; Timer::COUNT],
             since: Time::ZERO,
             last_reason: None,
+            rival_heard: None,
+            preempted: None,
+            last_answer: [None; 2],
         })
     }
 
@@ -308,6 +337,12 @@ impl Instance {
         self.master = None;
         self.takeover = Takeover::Silence;
         self.preempt_delay_passed = false;
+        self.rival_heard = None;
+        self.last_answer = [None; 2];
+        self.preempted = match reason {
+            Reason::PreemptedLowerPriorityMaster { master, .. } => Some((master, now)),
+            _ => None,
+        };
         self.transition(State::Master, reason, now, fx);
     }
 
@@ -410,11 +445,19 @@ impl Instance {
         let ours = self.effective_priority;
         if advert.priority == priority::SHUTDOWN {
             // Another router is leaving; make sure everyone knows who the master is.
-            self.send_advert_now(now, fx);
+            self.answer(true, now, fx);
             return AdvertVerdict::Accepted;
         }
+        // Only a master sends non-zero adverts: the sender believes it is master too.
+        let rival = self.note_rival(advert.src, now);
         let higher = advert.priority > ours;
         let wins_tie = advert.priority == ours && advert.src > self.config.primary_address;
+        let report = |outcome| RivalMaster {
+            from: advert.src,
+            priority: advert.priority,
+            our_priority: ours,
+            outcome,
+        };
         if higher || wins_tie {
             let reason = if higher {
                 Reason::HigherPriorityAdvert {
@@ -427,6 +470,16 @@ impl Instance {
                     priority: advert.priority,
                 }
             };
+            // Stepping down ends the episode, so this is reported even within one: at
+            // most once per mastership.
+            if rival != Rival::Expected {
+                fx.rival_master = Some(report(RivalOutcome::SteppedDown));
+            }
+            // Ours, not the RFC's: one parting advert at our own priority before we go
+            // quiet. The winner then hears that it was contested even when its advert
+            // reached us first (a healed partition), and re-announces the addresses to
+            // the clients that followed us; to anyone else it is an ordinary advert.
+            fx.actions.push(Action::SendAdvert { priority: ours });
             self.give_up_mastership(false, self.config.is_address_owner(), fx);
             let interval = match self.config.version {
                 Version::V3 => advert.interval,
@@ -439,10 +492,55 @@ impl Instance {
             });
             return AdvertVerdict::Accepted;
         }
+        if rival == Rival::NewEpisode {
+            fx.rival_master = Some(report(RivalOutcome::StayedMaster));
+            // The clients may have followed the other master while the two could not
+            // hear each other (keepalived's garp_lower_prio_repeat): win them back.
+            fx.actions.push(Action::SendGratuitous {
+                count: self.config.garp.repeat,
+            });
+        }
         // RFC 9568 §6.4.3: a lower-priority advert gets an immediate advert in reply, to
         // assert mastership and correct learning bridges, instead of waiting for the timer.
-        fx.actions.push(Action::SendAdvert { priority: ours });
+        self.answer(false, now, fx);
         AdvertVerdict::Ignored
+    }
+
+    /// What an advert from another master at `now` means. One dual-master episode lasts
+    /// while such adverts keep coming less than Master_Down_Interval apart, and ends when
+    /// this instance leaves MASTER. Adverts from the master this one just preempted
+    /// (within Master_Down_Interval of the preemption) are expected.
+    fn note_rival(&mut self, from: IpAddr, now: Time) -> Rival {
+        let window = self.master_down_interval();
+        if let Some((preempted, at)) = self.preempted
+            && preempted == from
+            && now.saturating_since(at) <= window
+        {
+            return Rival::Expected;
+        }
+        let new = self
+            .rival_heard
+            .is_none_or(|last| now.saturating_since(last) > window);
+        self.rival_heard = Some(now);
+        if new {
+            Rival::NewEpisode
+        } else {
+            Rival::SameEpisode
+        }
+    }
+
+    /// RFC 9568 §6.4.3: answer another router's advert with one of ours at once and reset
+    /// the Adver_Timer, at most once per Advertisement_Interval (ours, not the RFC's: a
+    /// flood of valid adverts must not turn into a flood of ours; the periodic adverts
+    /// still go out).
+    fn answer(&mut self, to_priority_zero: bool, now: Time, fx: &mut Effects) {
+        let interval = self.config.advert_interval.as_duration();
+        let last = &mut self.last_answer[usize::from(to_priority_zero)];
+        if last.is_some_and(|last| now.saturating_since(last) < interval) {
+            return;
+        }
+        *last = Some(now);
+        self.send_advert_now(now, fx);
     }
 
     fn send_advert_now(&mut self, now: Time, fx: &mut Effects) {
@@ -762,6 +860,11 @@ impl Instance {
 
     fn transition(&mut self, to: State, reason: Reason, now: Time, fx: &mut Effects) {
         let from = self.state;
+        if to != State::Master {
+            // Leaving MASTER ends any dual-master episode: the next one is news again.
+            self.rival_heard = None;
+            self.preempted = None;
+        }
         self.state = to;
         self.since = now;
         self.last_reason = Some(reason);

@@ -10,7 +10,7 @@ mod input;
 mod instance;
 mod transition;
 
-pub use effects::{Action, AdvertVerdict, DropReason, Effects, Timer};
+pub use effects::{Action, AdvertVerdict, DropReason, Effects, RivalMaster, RivalOutcome, Timer};
 pub use input::{Input, MemberId, ReceivedAdvert, TrackerId};
 pub use instance::{Instance, Status};
 pub use transition::{Reason, State, Transition};

@@ -1,5 +1,6 @@
 //! The RFC rules of the state machine, one test each, named after the section they come
-//! from; then whole-network simulations and randomised invariants.
+//! from; then whole-network simulations and randomised invariants. RFC 9568 keeps RFC
+//! 5798's section numbers (§6.4.3 is the Master state in both).
 
 use super::*;
 use crate::config::InstanceConfig;
@@ -447,7 +448,9 @@ fn rfc9568_6_4_3_master_yields_to_higher_priority() {
             timer: Timer::Advert
         }
     ));
-    assert!(sends(&fx).is_empty());
+    // Ours, not the RFC's: one parting advert at our own priority, so the winner learns
+    // it was contested (see rfc9568_6_4_3_a_healed_partition_ends_with_one_master_and_garps).
+    assert_eq!(sends(&fx), vec![100]);
     assert_eq!(h.instance.status().master_adver_interval, cs(50));
     assert_eq!(
         h.instance.deadline(Timer::MasterDown),
@@ -486,6 +489,182 @@ fn rfc9568_6_4_3_master_answers_lower_priority_at_once() {
     assert_eq!(sends(&fx), vec![100]);
     assert_eq!(fx.verdict, Some(AdvertVerdict::Ignored));
     assert!(fx.transitions.is_empty());
+}
+
+/// RFC 9568 §6.4.3, lower priority: the master stays master, and the first advert of another
+/// master starts a dual-master episode: reported once, with a burst of gratuitous ARPs to
+/// win back clients that followed the other master. Later adverts of the same episode are
+/// not news; one after a quiet Master_Down_Interval starts a new episode.
+#[test]
+fn rfc9568_6_4_3_a_lower_priority_master_is_reported_once_per_episode() {
+    let mut h = Harness::make_master(config());
+    let repeat = h.instance.config().garp.repeat;
+    let fx = h.advert(20_000, "10.0.0.1", 50).clone();
+    assert_eq!(
+        fx.rival_master,
+        Some(RivalMaster {
+            from: ip("10.0.0.1"),
+            priority: 50,
+            our_priority: 100,
+            outcome: RivalOutcome::StayedMaster,
+        })
+    );
+    assert!(has(&fx, Action::SendGratuitous { count: repeat }));
+    assert_eq!(h.state(), State::Master);
+    // The same episode: adverts every second, from this router or another.
+    for (ms, from) in [
+        (21_000, "10.0.0.1"),
+        (22_000, "10.0.0.3"),
+        (23_000, "10.0.0.1"),
+    ] {
+        let fx = h.advert(ms, from, 50).clone();
+        assert_eq!(fx.rival_master, None, "at {ms} ms");
+        assert!(!has(&fx, Action::SendGratuitous { count: repeat }));
+    }
+    // Quiet for longer than Master_Down_Interval: the next one is a new episode.
+    let later = 23_000 + u64::try_from(h.instance.master_down_interval().as_millis()).unwrap() + 1;
+    h.run_until(later);
+    let fx = h.advert(later, "10.0.0.1", 50).clone();
+    assert!(fx.rival_master.is_some());
+    assert!(has(&fx, Action::SendGratuitous { count: repeat }));
+}
+
+/// RFC 9568 §6.4.3, higher priority, and equal priority with a higher address: the master
+/// steps down, and reports who it stepped down for.
+#[test]
+fn rfc9568_6_4_3_stepping_down_for_another_master_is_reported() {
+    for (from, priority) in [("10.0.0.1", 200), ("10.0.0.3", 100)] {
+        let mut h = Harness::make_master(config());
+        let fx = h.advert(20_000, from, priority).clone();
+        assert_eq!(
+            fx.rival_master,
+            Some(RivalMaster {
+                from: ip(from),
+                priority,
+                our_priority: 100,
+                outcome: RivalOutcome::SteppedDown,
+            }),
+            "{from} {priority}"
+        );
+        assert_eq!(h.state(), State::Backup);
+    }
+    // Equal priority, lower address: the tie is ours, we stay.
+    let mut h = Harness::make_master(config());
+    let fx = h.advert(20_000, "10.0.0.1", 100).clone();
+    assert_eq!(
+        fx.rival_master.map(|r| r.outcome),
+        Some(RivalOutcome::StayedMaster)
+    );
+}
+
+/// A stepping down is reported even inside an episode (it ends it), and leaving MASTER
+/// ends the episode, so the next mastership reports again.
+#[test]
+fn leaving_master_ends_the_dual_master_episode() {
+    let mut h = Harness::make_master(config());
+    assert!(h.advert(20_000, "10.0.0.1", 50).rival_master.is_some());
+    let fx = h.advert(20_500, "10.0.0.3", 200).clone();
+    assert_eq!(
+        fx.rival_master.map(|r| (r.from, r.outcome)),
+        Some((ip("10.0.0.3"), RivalOutcome::SteppedDown))
+    );
+    // 10.0.0.3 goes silent: master again, and the lower one is news again.
+    let t = h.run_until(40_000);
+    assert_eq!(t.last().map(|t| t.to), Some(State::Master));
+    assert!(h.advert(40_000, "10.0.0.1", 50).rival_master.is_some());
+}
+
+/// Priority 0 is a master leaving, not a rival claiming the role (RFC 9568 §6.4.3).
+#[test]
+fn rfc9568_6_4_3_priority_zero_is_not_a_dual_master() {
+    let mut h = Harness::make_master(config());
+    let fx = h.advert(20_000, "10.0.0.1", 0).clone();
+    assert_eq!(fx.rival_master, None);
+    assert!(!has(
+        &fx,
+        Action::SendGratuitous {
+            count: h.instance.config().garp.repeat
+        }
+    ));
+}
+
+/// A master that preempted a lower-priority one hears that one's adverts in flight and its
+/// parting advert: expected, so no report. If it is still advertising after
+/// Master_Down_Interval, it did not step down: that is a dual master.
+#[test]
+fn the_master_just_preempted_is_not_a_dual_master_unless_it_stays() {
+    let mut h = Harness::started(config_with(|c| c.priority = 200));
+    h.advert(0, "10.0.0.1", 100);
+    let t = h.run_until(10_000);
+    assert_eq!(
+        t.last().map(|t| t.reason),
+        Some(Reason::PreemptedLowerPriorityMaster {
+            master: ip("10.0.0.1"),
+            priority: 100
+        })
+    );
+    let became = h.instance.status().since;
+    let at = |ms: u64| {
+        u64::try_from(
+            (became + Duration::from_millis(ms))
+                .since_origin()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    assert_eq!(h.advert(at(1), "10.0.0.1", 100).rival_master, None);
+    let mdi = u64::try_from(h.instance.master_down_interval().as_millis()).unwrap();
+    h.run_until(at(mdi + 10));
+    let fx = h.advert(at(mdi + 10), "10.0.0.1", 100).clone();
+    assert_eq!(
+        fx.rival_master.map(|r| (r.from, r.outcome)),
+        Some((ip("10.0.0.1"), RivalOutcome::StayedMaster))
+    );
+    // Another router is news at once.
+    let mut h = Harness::started(config_with(|c| c.priority = 200));
+    h.advert(0, "10.0.0.1", 100);
+    h.run_until(10_000);
+    let became = h.instance.status().since;
+    let ms = u64::try_from(
+        (became + Duration::from_millis(1))
+            .since_origin()
+            .as_millis(),
+    )
+    .unwrap();
+    assert!(h.advert(ms, "10.0.0.3", 100).rival_master.is_some());
+}
+
+/// RFC 9568 §6.4.3 answers a lower-priority advert at once; ours, not the RFC's: at most one
+/// answer per Advertisement_Interval, so a flood of valid adverts (anyone on the link can
+/// send them) does not become a flood of ours. The Adver_Timer keeps the cadence.
+#[test]
+fn answers_to_a_flood_of_lower_priority_adverts_are_limited() {
+    let mut h = Harness::make_master(config());
+    h.run_until(19_999);
+    let mut sent = 0;
+    let mut garps = 0;
+    // 10 000 adverts in one second, interleaved with the timers.
+    for i in 0..10_000u64 {
+        let ms = 20_000 + i / 10;
+        h.run_until(ms);
+        sent += sends(&h.fx).len();
+        let fx = h.advert(ms, "10.0.0.1", 50).clone();
+        sent += sends(&fx).len();
+        garps += fx
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::SendGratuitous { .. }))
+            .count();
+    }
+    assert!(sent <= 3, "{sent} adverts sent in one second of flood");
+    assert_eq!(garps, 1, "one burst of gratuitous ARPs for the episode");
+    assert_eq!(h.state(), State::Master);
+    assert!(h.instance.deadline(Timer::Advert).is_some());
+    // A master leaving right after an answer is still answered at once: its backups
+    // would otherwise take over after Skew_Time. Then priority 0 is limited too.
+    assert_eq!(sends(h.advert(21_000, "10.0.0.1", 50)), vec![100]);
+    assert_eq!(sends(h.advert(21_001, "10.0.0.1", 0)), vec![100]);
+    assert!(sends(h.advert(21_002, "10.0.0.3", 0)).is_empty());
 }
 
 /// RFC 9568 §6.4.3: priority 0 from another router → send an advert and reset Adver_Timer.
@@ -1089,6 +1268,12 @@ fn conformance_replay_of_a_takeover_and_a_return() {
             at: takeover + Duration::from_secs(1),
             action: Action::SendAdvert { priority: 100 },
         },
+        // The parting advert of a master that steps down (ours, not the RFC's; see
+        // rfc9568_6_4_3_a_healed_partition_ends_with_one_master_and_garps).
+        Record::Action {
+            at: Time::from_millis(6000),
+            action: Action::SendAdvert { priority: 100 },
+        },
         Record::Action {
             at: Time::from_millis(6000),
             action: Action::RemoveVips,
@@ -1115,6 +1300,11 @@ struct Lan {
     in_flight: Vec<(Time, usize, IpAddr, u8, AdvertInterval)>,
     now: Time,
     transitions: Vec<(usize, Transition)>,
+    /// Partitioned: adverts reach no other router, every router is still up.
+    cut: bool,
+    rivals: Vec<(usize, RivalMaster)>,
+    /// Gratuitous ARP bursts: who sent one, and when.
+    garps: Vec<(usize, Time)>,
 }
 
 const LATENCY: Duration = Duration::from_millis(1);
@@ -1129,6 +1319,9 @@ impl Lan {
             in_flight: Vec::new(),
             now: Time::ZERO,
             transitions: Vec::new(),
+            cut: false,
+            rivals: Vec::new(),
+            garps: Vec::new(),
         };
         for i in 0..lan.routers.len() {
             lan.deliver(i, Input::Startup);
@@ -1141,9 +1334,16 @@ impl Lan {
         self.routers[i].0.handle(input, self.now, &mut fx);
         self.transitions
             .extend(fx.transitions.iter().map(|t| (i, *t)));
+        self.rivals.extend(fx.rival_master.map(|r| (i, r)));
         let sender = self.routers[i].0.config().primary_address;
         let interval = self.routers[i].0.config().advert_interval;
         for action in fx.actions {
+            if let Action::SendGratuitous { .. } = action {
+                self.garps.push((i, self.now));
+            }
+            if self.cut {
+                continue;
+            }
             if let Action::SendAdvert { priority } = action {
                 for j in 0..self.routers.len() {
                     if j != i {
@@ -1274,6 +1474,66 @@ fn rfc9568_6_4_3_dual_backup_converges_and_does_not_flap() {
         vec![0],
         "no preemption: the old master stays backup"
     );
+}
+
+/// Partition and heal. Cut off from each other, both routers become master. After the heal
+/// exactly one is master (the higher priority) within one Advertisement_Interval plus
+/// Skew_Time, whichever router's advert crosses first (RFC 9568 §6.4.3); both report the
+/// other as a dual master, and the survivor re-announces its addresses after the heal, so
+/// clients that followed the loser come back.
+#[test]
+fn rfc9568_6_4_3_a_healed_partition_ends_with_one_master_and_garps() {
+    // Heal at every phase of the two routers' advert cadences, so each side's advert is
+    // the first across in some runs.
+    for offset in (0..1000).step_by(50) {
+        let mut lan = Lan::new(vec![
+            node("10.0.0.1", 150, true),
+            node("10.0.0.2", 100, true),
+        ]);
+        lan.run_until(Time::from_millis(10_000));
+        assert_eq!(lan.masters(), vec![0]);
+        lan.cut = true;
+        lan.run_until(Time::from_millis(20_000));
+        assert_eq!(lan.masters(), vec![0, 1], "partitioned: both are master");
+        assert!(lan.rivals.is_empty());
+        let heal = Time::from_millis(20_000 + offset);
+        lan.run_until(heal);
+        lan.cut = false;
+        lan.run_until(Time::from_millis(30_000));
+        assert_eq!(lan.masters(), vec![0], "offset {offset}");
+        let (i, t) = *lan.transitions.last().unwrap();
+        assert_eq!((i, t.to), (1, State::Backup));
+        let limit = Duration::from_secs(1) + lan.routers[1].0.skew_time();
+        assert!(
+            t.at - heal <= limit + LATENCY,
+            "offset {offset}: one master {:?} after the heal",
+            t.at - heal
+        );
+        let seen: Vec<(usize, IpAddr, RivalOutcome)> = lan
+            .rivals
+            .iter()
+            .map(|(i, r)| (*i, r.from, r.outcome))
+            .collect();
+        assert_eq!(
+            seen,
+            if seen.first().map(|s| s.0) == Some(0) {
+                vec![
+                    (0, ip("10.0.0.2"), RivalOutcome::StayedMaster),
+                    (1, ip("10.0.0.1"), RivalOutcome::SteppedDown),
+                ]
+            } else {
+                vec![
+                    (1, ip("10.0.0.1"), RivalOutcome::SteppedDown),
+                    (0, ip("10.0.0.2"), RivalOutcome::StayedMaster),
+                ]
+            },
+            "offset {offset}"
+        );
+        assert!(
+            lan.garps.iter().any(|&(i, at)| i == 0 && at >= heal),
+            "offset {offset}: the survivor re-announces its addresses after the heal"
+        );
+    }
 }
 
 /// A clean stop (priority 0) hands over after Skew_Time, not Master_Down_Interval.
