@@ -57,6 +57,13 @@ pub struct Args {
     #[arg(long, env = "HAVIP_MAX_QUEUED_EVENTS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub max_queued_events: u32,
 
+    /// Real-time (SCHED_RR) priority of the data-plane thread, 1-99, so that a busy machine
+    /// cannot delay adverts past Master_Down_Interval; 0 runs it with ordinary priority.
+    /// Needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least this (the systemd unit sets
+    /// LimitRTPRIO); without either havipd warns once and runs with ordinary priority.
+    #[arg(long, env = "HAVIP_REALTIME_PRIORITY", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=99))]
+    pub realtime_priority: u8,
+
     /// How long events and transitions are kept (config changes are kept for good).
     #[arg(long, env = "HAVIP_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub event_retention: Duration,
@@ -152,6 +159,7 @@ mod tests {
         let a = Args::try_parse_from(["havipd"]).unwrap();
         assert_eq!(a.max_watchers, 1000);
         assert_eq!(a.max_queued_events, 100_000);
+        assert_eq!(a.realtime_priority, 10);
         assert!(!a.insecure);
         assert!(a.tls_cert.is_none() && a.metrics_listen.is_none() && a.otlp_endpoint.is_none());
         let a = Args::try_parse_from([

@@ -100,8 +100,8 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let garp = GarpService::spawn(GarpLimits::default())?;
     let host_ops = HostOps::spawn(netlink.clone());
     let recorder: Arc<dyn Recorder> = Arc::new(StoreRecorder(store.clone()));
-    let runtime =
-        RuntimeHandle::spawn(host_ops.clone(), garp, recorder).map_err(DaemonError::Runtime)?;
+    let runtime = RuntimeHandle::spawn(host_ops.clone(), garp, recorder, args.realtime_priority)
+        .map_err(DaemonError::Runtime)?;
     let metrics = Metrics::for_daemon(Sources {
         board: runtime.board().clone(),
         store: store.clone(),

@@ -12,6 +12,7 @@ mod clock;
 mod dataplane;
 mod host_ops;
 mod instance;
+mod realtime;
 mod sync;
 mod timers;
 
@@ -127,6 +128,7 @@ impl RuntimeHandle {
         host_ops: HostOpsHandle,
         garp: crate::net::garp::GarpService,
         recorder: Arc<dyn Recorder>,
+        realtime_priority: u8,
     ) -> std::io::Result<RuntimeHandle> {
         let (tx, rx) = mpsc::unbounded_channel();
         let board = Arc::new(StatusBoard::default());
@@ -139,7 +141,22 @@ impl RuntimeHandle {
         host_ops.attach(tx.clone());
         std::thread::Builder::new()
             .name("havip-dataplane".into())
-            .spawn(move || dataplane::run(deps, rx))?;
+            .spawn(move || {
+                if realtime_priority > 0 {
+                    match realtime::make_current_thread_realtime(realtime_priority) {
+                        Ok(()) => tracing::info!(
+                            priority = realtime_priority,
+                            "the data plane runs under SCHED_RR"
+                        ),
+                        Err(e) => tracing::warn!(
+                            priority = realtime_priority,
+                            error = %e,
+                            "cannot give the data plane real-time priority; it runs with ordinary priority, and on a busy machine a short advert interval may see false failovers (give havipd CAP_SYS_NICE or LimitRTPRIO, or pass --realtime-priority 0 to silence this)"
+                        ),
+                    }
+                }
+                dataplane::run(deps, rx)
+            })?;
         Ok(RuntimeHandle {
             commands: tx,
             board,

@@ -96,6 +96,7 @@ async fn main() {
     let windows = if args.quick { 1 } else { 3 };
     let mut results = report::Results {
         quick: args.quick,
+        commit: report::current_commit(),
         ..Default::default()
     };
 

@@ -13,12 +13,24 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default)]
 pub struct Results {
     pub quick: bool,
+    /// The commit the measured daemons were built from, read when the run starts.
+    pub commit: String,
     pub failover: Vec<Outcome>,
     pub cpu: Vec<CpuOutcome>,
     pub stability: Vec<StabilityOutcome>,
     pub events: Vec<EventOutcome>,
     pub jitter: Vec<JitterOutcome>,
     pub scale: Vec<ScaleOutcome>,
+}
+
+/// The checked-out commit, with "+changes" when the tree differs from it.
+pub fn current_commit() -> String {
+    let commit = sh("git rev-parse --short HEAD 2>/dev/null || echo unknown");
+    if sh("git status --porcelain --untracked-files=no 2>/dev/null").is_empty() {
+        commit
+    } else {
+        format!("{commit}+changes")
+    }
 }
 
 fn sh(cmd: &str) -> String {
@@ -68,7 +80,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
             ""
         },
         sh("date -u +%Y-%m-%dT%H:%MZ"),
-        sh("git rev-parse --short HEAD 2>/dev/null || echo unknown"),
+        r.commit,
         sh("nproc"),
         sh("uname -r"),
         sh("keepalived --version 2>&1 | head -1"),
