@@ -520,6 +520,64 @@ fn includes_globs_and_relative_paths() {
     );
 }
 
+// ---- hostile input: the bounds the fuzz target (fuzz/fuzz_targets/keepalived_import.rs)
+// cannot reach with its small inputs, and the inputs it found ---------------------------
+
+/// An include of something endless was read until memory ran out; it now stops one byte
+/// past the bound and says why.
+#[test]
+fn an_include_of_an_endless_file_is_refused_with_the_bound() {
+    let err = parse(
+        Path::new(MAIN),
+        "include /dev/zero\n",
+        &FsLoader,
+        &Options::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "keepalived.conf:1: cannot read the included file /dev/zero: larger than 4 MiB, and a \
+         keepalived configuration is a few kilobytes: is it the right file?"
+    );
+}
+
+#[test]
+fn files_over_4_mib_are_refused_from_any_loader() {
+    let big = "# padding\n".repeat((4 << 20) / 10 + 1);
+    let loader = MemLoader::new().with("/etc/keepalived/big.conf", &big);
+    let err = import_with(&loader, "include big.conf\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "keepalived.conf:1: cannot read the included file /etc/keepalived/big.conf: larger \
+             than 4 MiB"
+        ),
+        "{err}"
+    );
+    let err = import_with(&MemLoader::new(), &big).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/etc/keepalived/keepalived.conf: larger than 4 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn includes_adding_up_to_over_16_mib_are_refused() {
+    let part = "# padding\n".repeat((3 << 20) / 10);
+    let mut loader = MemLoader::new();
+    for n in 0..6 {
+        loader = loader.with(&format!("/etc/keepalived/conf.d/{n}.conf"), &part);
+    }
+    let err = import_with(&loader, "include conf.d/*.conf\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "keepalived.conf:1: cannot read the included file /etc/keepalived/conf.d/5.conf: \
+             with it the configuration and its includes are larger than 16 MiB in all"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn conditional_lines_follow_the_config_id() {
     let text = MINIMAL.replace(
