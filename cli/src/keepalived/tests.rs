@@ -578,6 +578,45 @@ fn includes_adding_up_to_over_16_mib_are_refused() {
     );
 }
 
+/// Found while probing the importer with large inputs: a sync group's track_* blocks are
+/// repeated for every member, so 400 members and 400 blocks (48 kB) made 160 000 trackers
+/// and a megabyte of such a group gigabytes. havipd takes 64 trackers an instance, so the
+/// import now stops at the 65th, naming the instance and the group.
+#[test]
+fn trackers_past_havipd_s_limit_are_refused_as_they_are_added() {
+    let instances: String = (0..400)
+        .map(|i| format!("vrrp_instance a{i} {{\n interface e\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"))
+        .collect();
+    let members: String = (0..400).map(|i| format!(" a{i}\n")).collect();
+    let tracks: String = (0..400)
+        .map(|i| format!(" track_interface {{ e{i} }}\n"))
+        .collect();
+    let text = format!("{instances}vrrp_sync_group G {{\n group {{\n{members} }}\n{tracks}}}\n");
+    let err = import_with(&MemLoader::new(), &text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "keepalived.conf:2468: vrrp_instance a0 has more than 64 trackers with those of its \
+         sync group G, but havipd takes at most 64 per instance; track fewer interfaces, \
+         scripts and files (one check script can test several things)"
+    );
+
+    // An instance's own trackers: 64 are imported, 65 are not.
+    let own = |n: usize| {
+        let items: String = (0..n).map(|i| format!("  e{i}\n")).collect();
+        MINIMAL.replace(
+            " interface eth0\n",
+            &format!(" interface eth0\n track_interface {{\n{items} }}\n"),
+        )
+    };
+    assert_eq!(only_spec(&own(64)).trackers.len(), 64);
+    let err = import_with(&MemLoader::new(), &own(65)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("keepalived.conf:3: vrrp_instance VI_1 has more than 64 trackers, but"),
+        "{err}"
+    );
+}
+
 #[test]
 fn conditional_lines_follow_the_config_id() {
     let text = MINIMAL.replace(
