@@ -3,6 +3,7 @@
 //! then the groups.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use havip_proto::v1::tracker::Check;
 use havip_proto::v1::{FileCheck, InterfaceCheck, Tracker};
@@ -78,6 +79,13 @@ pub fn convert(statements: &[Statement], loader: &dyn Loader) -> Result<Import, 
     let mut membership: BTreeMap<String, Membership> = BTreeMap::new();
     for g in &groups {
         let name = scripts::block_name(g)?;
+        let group_trackers: Rc<[Statement]> = g
+            .block
+            .iter()
+            .flatten()
+            .filter(|st| st.keyword.starts_with("track_"))
+            .cloned()
+            .collect();
         let tracking_weight = g
             .block
             .iter()
@@ -90,13 +98,7 @@ pub fn convert(statements: &[Statement], loader: &dyn Loader) -> Result<Import, 
                     Membership {
                         group: name.to_owned(),
                         tracking_weight,
-                        group_trackers: g
-                            .block
-                            .iter()
-                            .flatten()
-                            .filter(|st| st.keyword.starts_with("track_"))
-                            .cloned()
-                            .collect(),
+                        group_trackers: Rc::clone(&group_trackers),
                     },
                 );
             }

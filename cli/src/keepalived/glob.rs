@@ -7,6 +7,9 @@ use super::loader::Loader;
 
 /// More alternatives than this from braces is a mistake, not a configuration.
 const MAX_EXPANSIONS: usize = 1024;
+/// Linux's PATH_MAX: no longer pattern names a file, and the bound keeps expanding and
+/// matching one (each alternative is a copy, each match a scan) cheap.
+const MAX_PATTERN_BYTES: usize = 4096;
 
 pub fn has_wildcard(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
@@ -15,6 +18,13 @@ pub fn has_wildcard(pattern: &str) -> bool {
 /// `{a,b}c` → `ac`, `bc`, innermost-first, in order. A brace without a comma at its level
 /// is kept as it is, as csh does.
 pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(format!(
+            "the file name or pattern is {} bytes long, but a path is at most \
+             {MAX_PATTERN_BYTES} bytes",
+            pattern.len()
+        ));
+    }
     let mut done = Vec::new();
     let mut todo = vec![pattern.to_owned()];
     while let Some(p) = todo.pop() {
@@ -36,40 +46,57 @@ pub fn expand_braces(pattern: &str) -> Result<Vec<String>, String> {
 }
 
 /// The text before the first `{…,…}` group, its alternatives and the text after it.
+///
+/// Braces are matched in one pass, with a stack of the open ones that notes whether a
+/// comma stands at each one's own level; the group is the matched pair with a comma whose
+/// '{' comes first. Scanning forward from every '{' instead was quadratic: a quoted
+/// pattern of 200 000 unmatched '{' took minutes.
 fn split_first_brace(p: &str) -> Option<(String, Vec<String>, String)> {
     let chars: Vec<char> = p.chars().collect();
-    for (open, c) in chars.iter().enumerate() {
-        if *c != '{' {
-            continue;
-        }
-        let mut depth = 0;
-        let mut parts = Vec::new();
-        let mut part = String::new();
-        for (index, c) in chars.iter().enumerate().skip(open + 1) {
-            match c {
-                '{' => {
-                    depth += 1;
-                    part.push(*c);
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut group: Option<(usize, usize)> = None;
+    for (index, c) in chars.iter().enumerate() {
+        match c {
+            '{' => open.push((index, false)),
+            ',' => {
+                if let Some((_, comma)) = open.last_mut() {
+                    *comma = true;
                 }
-                '}' if depth == 0 => {
-                    if parts.is_empty() {
-                        break; // no comma: not a brace group
-                    }
-                    parts.push(std::mem::take(&mut part));
-                    let head: String = chars[..open].iter().collect();
-                    let tail: String = chars[index + 1..].iter().collect();
-                    return Some((head, parts, tail));
-                }
-                '}' => {
-                    depth -= 1;
-                    part.push(*c);
-                }
-                ',' if depth == 0 => parts.push(std::mem::take(&mut part)),
-                c => part.push(*c),
             }
+            // A '}' with nothing open is an ordinary character.
+            '}' => {
+                if let Some((start, true)) = open.pop()
+                    && group.is_none_or(|(first, _)| start < first)
+                {
+                    group = Some((start, index));
+                }
+            }
+            _ => {}
         }
     }
-    None
+    let (start, end) = group?;
+    // Between a matched pair the braces balance, so depth never goes below 0.
+    let mut depth = 0usize;
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    for c in chars.get(start + 1..end).unwrap_or_default() {
+        match c {
+            ',' if depth == 0 => parts.push(std::mem::take(&mut part)),
+            '{' => {
+                depth += 1;
+                part.push(*c);
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                part.push(*c);
+            }
+            c => part.push(*c),
+        }
+    }
+    parts.push(part);
+    let head: String = chars.get(..start).unwrap_or_default().iter().collect();
+    let tail: String = chars.get(end + 1..).unwrap_or_default().iter().collect();
+    Some((head, parts, tail))
 }
 
 /// The existing paths that `pattern` (absolute, braces expanded) matches, sorted. Names
@@ -213,6 +240,47 @@ mod tests {
         );
         assert_eq!(expand_braces("{x}").unwrap(), ["{x}"]);
         assert!(expand_braces(&"{a,b}".repeat(11)).is_err());
+        // Unmatched and comma-less braces around and inside a group stay as they are.
+        assert_eq!(expand_braces("{a{b,c}").unwrap(), ["{ab", "{ac"]);
+        assert_eq!(expand_braces("}{x}{a,b}").unwrap(), ["}{x}a", "}{x}b"]);
+        assert_eq!(
+            expand_braces("{a,{x}b}{").unwrap(),
+            ["a{", "{x}b{"],
+            "a brace without a comma inside a group is one alternative's text"
+        );
+    }
+
+    /// Found while probing the importer with large inputs: every '{' without a group
+    /// scanned the rest of the pattern, so 200 000 of them (a 200 kB quoted include
+    /// pattern) took minutes. One pass makes it milliseconds; the bound here is loose
+    /// enough for a slow debug build. (Patterns that long are now refused before they are
+    /// expanded, so split_first_brace is called directly.)
+    #[test]
+    fn unmatched_braces_are_linear() {
+        for pattern in [
+            "{".repeat(200_000),
+            "{".repeat(100_000) + "a,b" + &"}".repeat(100_000),
+            "{x".repeat(100_000) + "{a,b}",
+        ] {
+            let start = std::time::Instant::now();
+            let _ = split_first_brace(&pattern);
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "{} chars took {:?}",
+                pattern.len(),
+                start.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_longer_than_a_path_are_refused() {
+        let pattern = "{a,b}".repeat(9) + &"x".repeat(5000);
+        assert_eq!(
+            expand_braces(&pattern).unwrap_err(),
+            "the file name or pattern is 5045 bytes long, but a path is at most 4096 bytes"
+        );
+        assert!(expand_braces(&"x".repeat(4096)).is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One vrrp_instance to one havip instance spec, keyword by keyword.
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use havip_proto::v1::{AuthType, Authentication, GarpSettings, InstanceSpec};
 use pbjson_types::Duration;
@@ -18,8 +19,37 @@ pub struct Membership {
     pub group: String,
     /// `sync_group_tracking_weight`: keep the members' tracker weights.
     pub tracking_weight: bool,
-    /// The group's track_* blocks, which apply to every member.
-    pub group_trackers: Vec<Statement>,
+    /// The group's track_* blocks, which apply to every member: shared, not copied for
+    /// each member, which made a group of many members and many blocks quadratic.
+    pub group_trackers: Rc<[Statement]>,
+}
+
+/// The most trackers one instance may have: havipd's own limit (server/src/spec/
+/// trackers.rs), checked as they are added so that a sync group's trackers, repeated for
+/// every member, cannot grow an import without bound.
+const MAX_TRACKERS: usize = 64;
+
+/// An error once `spec` has more trackers than havipd takes.
+fn check_tracker_count(
+    spec: &InstanceSpec,
+    keepalived_name: &str,
+    location: &Location,
+    group: Option<&str>,
+) -> Result<(), ParseError> {
+    if spec.trackers.len() <= MAX_TRACKERS {
+        return Ok(());
+    }
+    Err(ParseError::new(
+        location,
+        format!(
+            "vrrp_instance {keepalived_name} has more than {MAX_TRACKERS} trackers{}, but \
+             havipd takes at most {MAX_TRACKERS} per instance; track fewer interfaces, \
+             scripts and files (one check script can test several things)",
+            group
+                .map(|g| format!(" with those of its sync group {g}"))
+                .unwrap_or_default()
+        ),
+    ))
 }
 
 const STATE: &str = "havip has no initial state: every instance starts as BACKUP and becomes \
@@ -142,6 +172,7 @@ pub fn convert(
                     spec.trackers.push(tracker);
                     tracker_lines.push(line);
                 }
+                check_tracker_count(&spec, keepalived_name, &st.location, None)?;
             }
             "garp_master_delay" => garp.delay = Some(values::seconds_arg(st, 3600)?),
             "garp_master_repeat" => garp.repeat = Some(values::int_arg(st, 1u32, 255)?),
@@ -295,6 +326,7 @@ pub fn convert(
     if let Some(membership) = membership {
         group_trackers(
             &mut spec,
+            keepalived_name,
             &tracker_lines,
             membership,
             &mut tracker_names,
@@ -497,6 +529,7 @@ fn address(
 /// count as 0 (a failure is FAULT for the whole group) unless sync_group_tracking_weight.
 fn group_trackers(
     spec: &mut InstanceSpec,
+    keepalived_name: &str,
     lines: &[Location],
     membership: &Membership,
     names: &mut Names,
@@ -521,10 +554,16 @@ fn group_trackers(
             }
         }
     }
-    for block in &membership.group_trackers {
+    for block in membership.group_trackers.iter() {
         for (tracker, _) in convert::trackers(block, names, cx)? {
             spec.trackers.push(tracker);
         }
+        check_tracker_count(
+            spec,
+            keepalived_name,
+            &block.location,
+            Some(&membership.group),
+        )?;
     }
     Ok(())
 }

@@ -2,8 +2,13 @@
 //! fuzzing. The parser sees files only through this trait, so it stays pure.
 
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+/// The largest file the importer reads. keepalived configurations are kilobytes; the bound
+/// keeps `include /dev/zero`, or a glob that matches a log file, from reading until memory
+/// runs out.
+pub const MAX_FILE_BYTES: usize = 4 << 20;
 
 /// Reads files, lists folders (for include globs) and finds programs named without a path
 /// (keepalived runs `script "pidof haproxy"` through PATH; havipd wants absolute paths).
@@ -34,7 +39,20 @@ const PROGRAM_DIRS: &[&str] = &[
 
 impl Loader for FsLoader {
     fn read(&self, path: &Path) -> io::Result<String> {
-        std::fs::read_to_string(path)
+        let mut bytes = Vec::new();
+        // One byte past the bound tells a file of exactly MAX_FILE_BYTES from a longer one.
+        std::fs::File::open(path)?
+            .take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)?;
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(too_large());
+        }
+        String::from_utf8(bytes).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not UTF-8 text, so not a keepalived configuration",
+            )
+        })
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -51,6 +69,18 @@ impl Loader for FsLoader {
             .map(|dir| Path::new(dir).join(name))
             .find(|path| path.is_file())
     }
+}
+
+/// Why a file over [`MAX_FILE_BYTES`] is not read.
+pub(crate) fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!(
+            "larger than {} MiB, and a keepalived configuration is a few kilobytes: is it the \
+             right file?",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
 }
 
 /// Files held in memory, by absolute path; folders are implied by the paths.

@@ -5,13 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use super::lexer::{self, RawLine, Word};
-use super::loader::Loader;
+use super::loader::{self, Loader, MAX_FILE_BYTES};
 use super::{Finding, Location, ParseError, glob};
 
 /// How deep includes may nest, and how many files one import may read: enough for any
 /// real configuration, and a bound for a file that includes itself.
 const MAX_DEPTH: usize = 8;
 const MAX_FILES: usize = 256;
+/// How much text one import reads in all: without it, MAX_FILES files of MAX_FILE_BYTES
+/// would be a gigabyte of configuration held in memory as words.
+const MAX_TOTAL_BYTES: usize = 4 * MAX_FILE_BYTES;
 
 /// A line of the configuration with the file and line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct Reader<'a> {
     root: PathBuf,
     config_id: Option<&'a str>,
     files: usize,
+    /// The bytes of every file read so far, for MAX_TOTAL_BYTES.
+    bytes: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -41,6 +46,7 @@ impl<'a> Reader<'a> {
             root: PathBuf::from("/"),
             config_id,
             files: 0,
+            bytes: 0,
             findings: Vec::new(),
         }
     }
@@ -48,6 +54,8 @@ impl<'a> Reader<'a> {
     /// The lines of `text`, read from `path`, with its includes spliced in.
     pub fn read(&mut self, path: &Path, text: &str) -> Result<Vec<Line>, ParseError> {
         self.root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+        self.admit(text)
+            .map_err(|message| ParseError::general(format!("{}: {message}", path.display())))?;
         let mut out = Vec::new();
         self.file(path, text, 0, &mut out)?;
         Ok(out)
@@ -154,6 +162,24 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Counts a file's text against the bounds, or says which one it breaks. Every loader
+    /// gets the same bounds, not just the file system's.
+    fn admit(&mut self, text: &str) -> Result<(), String> {
+        if text.len() > MAX_FILE_BYTES {
+            return Err(loader::too_large().to_string());
+        }
+        self.bytes += text.len();
+        if self.bytes > MAX_TOTAL_BYTES {
+            return Err(format!(
+                "with it the configuration and its includes are larger than {} MiB in all, \
+                 and a keepalived configuration is a few kilobytes: does an include match \
+                 files it should not?",
+                MAX_TOTAL_BYTES >> 20
+            ));
+        }
+        Ok(())
+    }
+
     fn include(
         &mut self,
         including: &Path,
@@ -200,12 +226,20 @@ impl<'a> Reader<'a> {
                         format!("more than {MAX_FILES} files are included"),
                     ));
                 }
-                let text = self.loader.read(&path).map_err(|e| {
-                    ParseError::new(
-                        location,
-                        format!("cannot read the included file {}: {e}", path.display()),
-                    )
-                })?;
+                let text = self
+                    .loader
+                    .read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| self.admit(&text).map(|()| text))
+                    .map_err(|message| {
+                        ParseError::new(
+                            location,
+                            format!(
+                                "cannot read the included file {}: {message}",
+                                path.display()
+                            ),
+                        )
+                    })?;
                 self.file(&path, &text, depth + 1, out)?;
             }
         }

@@ -520,6 +520,103 @@ fn includes_globs_and_relative_paths() {
     );
 }
 
+// ---- hostile input: the bounds the fuzz target (fuzz/fuzz_targets/keepalived_import.rs)
+// cannot reach with its small inputs, and the inputs it found ---------------------------
+
+/// An include of something endless was read until memory ran out; it now stops one byte
+/// past the bound and says why.
+#[test]
+fn an_include_of_an_endless_file_is_refused_with_the_bound() {
+    let err = parse(
+        Path::new(MAIN),
+        "include /dev/zero\n",
+        &FsLoader,
+        &Options::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "keepalived.conf:1: cannot read the included file /dev/zero: larger than 4 MiB, and a \
+         keepalived configuration is a few kilobytes: is it the right file?"
+    );
+}
+
+#[test]
+fn files_over_4_mib_are_refused_from_any_loader() {
+    let big = "# padding\n".repeat((4 << 20) / 10 + 1);
+    let loader = MemLoader::new().with("/etc/keepalived/big.conf", &big);
+    let err = import_with(&loader, "include big.conf\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "keepalived.conf:1: cannot read the included file /etc/keepalived/big.conf: larger \
+             than 4 MiB"
+        ),
+        "{err}"
+    );
+    let err = import_with(&MemLoader::new(), &big).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/etc/keepalived/keepalived.conf: larger than 4 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn includes_adding_up_to_over_16_mib_are_refused() {
+    let part = "# padding\n".repeat((3 << 20) / 10);
+    let mut loader = MemLoader::new();
+    for n in 0..6 {
+        loader = loader.with(&format!("/etc/keepalived/conf.d/{n}.conf"), &part);
+    }
+    let err = import_with(&loader, "include conf.d/*.conf\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "keepalived.conf:1: cannot read the included file /etc/keepalived/conf.d/5.conf: \
+             with it the configuration and its includes are larger than 16 MiB in all"
+        ),
+        "{err}"
+    );
+}
+
+/// Found while probing the importer with large inputs: a sync group's track_* blocks are
+/// repeated for every member, so 400 members and 400 blocks (48 kB) made 160 000 trackers
+/// and a megabyte of such a group gigabytes. havipd takes 64 trackers an instance, so the
+/// import now stops at the 65th, naming the instance and the group.
+#[test]
+fn trackers_past_havipd_s_limit_are_refused_as_they_are_added() {
+    let instances: String = (0..400)
+        .map(|i| format!("vrrp_instance a{i} {{\n interface e\n virtual_router_id 1\n virtual_ipaddress {{ 10.0.0.1 }}\n}}\n"))
+        .collect();
+    let members: String = (0..400).map(|i| format!(" a{i}\n")).collect();
+    let tracks: String = (0..400)
+        .map(|i| format!(" track_interface {{ e{i} }}\n"))
+        .collect();
+    let text = format!("{instances}vrrp_sync_group G {{\n group {{\n{members} }}\n{tracks}}}\n");
+    let err = import_with(&MemLoader::new(), &text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "keepalived.conf:2468: vrrp_instance a0 has more than 64 trackers with those of its \
+         sync group G, but havipd takes at most 64 per instance; track fewer interfaces, \
+         scripts and files (one check script can test several things)"
+    );
+
+    // An instance's own trackers: 64 are imported, 65 are not.
+    let own = |n: usize| {
+        let items: String = (0..n).map(|i| format!("  e{i}\n")).collect();
+        MINIMAL.replace(
+            " interface eth0\n",
+            &format!(" interface eth0\n track_interface {{\n{items} }}\n"),
+        )
+    };
+    assert_eq!(only_spec(&own(64)).trackers.len(), 64);
+    let err = import_with(&MemLoader::new(), &own(65)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("keepalived.conf:3: vrrp_instance VI_1 has more than 64 trackers, but"),
+        "{err}"
+    );
+}
+
 #[test]
 fn conditional_lines_follow_the_config_id() {
     let text = MINIMAL.replace(
