@@ -165,10 +165,9 @@ pub async fn trackers(d: &Daemon, name: &str) -> Vec<v1::TrackerStatus> {
 /// Every stored event of `instance` of `kind`, oldest first: a replay from the start,
 /// read until it goes quiet.
 pub async fn events(d: &Daemon, instance: &str, kind: v1::EventKind) -> Vec<v1::Event> {
-    let mut stream = d
-        .events()
-        .await
-        .watch_events(WatchEventsRequest {
+    replay(
+        d,
+        WatchEventsRequest {
             after_seq: Some(0),
             instances: if instance.is_empty() {
                 vec![]
@@ -176,15 +175,38 @@ pub async fn events(d: &Daemon, instance: &str, kind: v1::EventKind) -> Vec<v1::
                 vec![instance.into()]
             },
             kinds: vec![kind as i32],
-        })
+        },
+    )
+    .await
+}
+
+/// Every stored event with a seq above `after`, oldest first, read until the stream goes
+/// quiet.
+pub async fn events_after(d: &Daemon, after: u64) -> Vec<v1::Event> {
+    replay(
+        d,
+        WatchEventsRequest {
+            after_seq: Some(after),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Reads a watch until no event arrives for 700 ms: long enough for a replay of the whole
+/// store on a loaded machine, short enough for tests that call it often.
+async fn replay(d: &Daemon, request: WatchEventsRequest) -> Vec<v1::Event> {
+    let mut stream = d
+        .events()
+        .await
+        .watch_events(request)
         .await
         .unwrap()
         .into_inner();
     let mut out = Vec::new();
-    while let Ok(Some(Ok(e))) =
-        tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(700), stream.next()).await
     {
-        out.push(e);
+        out.push(item.unwrap());
     }
     out
 }

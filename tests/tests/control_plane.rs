@@ -4,7 +4,7 @@
 // Test code: a panic is a failed assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use havip_e2e::{Daemon, Lab, netns_available};
+use havip_e2e::{Daemon, Lab, checks, netns_available};
 use havip_proto::v1::{
     self, CreateInstanceRequest, DeleteInstanceRequest, GetInstanceRequest, HistoryFilter,
     InstanceSpec, ListConfigChangesRequest, ListInstancesRequest, ListTransitionsRequest,
@@ -427,7 +427,7 @@ async fn a_restart_keeps_instances_and_the_event_sequence() {
         .unwrap()
         .into_inner();
     wait_for_state(&daemon, "web", v1::State::Master).await;
-    let before = all_events(&daemon, 0).await;
+    let before = checks::events_after(&daemon, 0).await;
     let last_seq = before.last().map(|e| e.seq).unwrap();
     assert!(
         before.windows(2).all(|w| w[1].seq == w[0].seq + 1),
@@ -444,7 +444,7 @@ async fn a_restart_keeps_instances_and_the_event_sequence() {
         .into_inner();
     assert_eq!(back.revision, created.revision);
     wait_for_state(&daemon, "web", v1::State::Master).await;
-    let after = all_events(&daemon, 0).await;
+    let after = checks::events_after(&daemon, 0).await;
     assert_eq!(
         &after[..before.len()],
         &before[..],
@@ -460,25 +460,6 @@ async fn a_restart_keeps_instances_and_the_event_sequence() {
         after.windows(2).all(|w| w[1].seq == w[0].seq + 1),
         "no holes, no repeats across the restart"
     );
-}
-
-/// Every stored event after `after`, read until the stream is quiet.
-async fn all_events(d: &Daemon, after: u64) -> Vec<v1::Event> {
-    let mut client = d.events().await;
-    let mut stream = client
-        .watch_events(WatchEventsRequest {
-            after_seq: Some(after),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-    {
-        out.push(item.unwrap());
-    }
-    out
 }
 
 /// Transitions come from toggling `disabled` (BACKUP/MASTER ↔ DISABLED).
@@ -545,9 +526,13 @@ async fn watch_resumes_exactly_once_across_a_reconnect() {
         }
     }
     producer.await.unwrap();
-    let tail = all_events(&daemon, seen.last().copied().unwrap_or(0)).await;
+    let tail = checks::events_after(&daemon, seen.last().copied().unwrap_or(0)).await;
     seen.extend(tail.iter().map(|e| e.seq));
-    let everything: Vec<u64> = all_events(&daemon, 0).await.iter().map(|e| e.seq).collect();
+    let everything: Vec<u64> = checks::events_after(&daemon, 0)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(seen, everything, "exactly once, in order, no gap");
     assert!(
         everything.len() > 100,
@@ -717,10 +702,14 @@ async fn a_slow_watcher_is_cut_off_without_delaying_another() {
         err.message()
     );
     let fast_seqs = fast_reader.await.unwrap();
-    let everything: Vec<u64> = all_events(&daemon, 0).await.iter().map(|e| e.seq).collect();
+    let everything: Vec<u64> = checks::events_after(&daemon, 0)
+        .await
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(fast_seqs, everything, "the fast watcher got every event");
     // Resuming from the named seq continues with nothing lost.
-    let resumed = all_events(&daemon, last).await;
+    let resumed = checks::events_after(&daemon, last).await;
     assert_eq!(resumed.first().map(|e| e.seq), Some(last + 1));
 }
 

@@ -9,20 +9,19 @@
 // Test code: a panic is a failed assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use havip_e2e::checks::transitions;
+use havip_e2e::checks::{self, transitions};
 use havip_e2e::faults::integrity_check;
 use havip_e2e::vrrp::{create, master_down_interval, spec, wait_state, when};
 use havip_e2e::{Daemon, Host, Lab, netns_available};
 use havip_proto::v1::instance_service_client::InstanceServiceClient;
 use havip_proto::v1::{
     self, CreateInstanceRequest, DeleteInstanceRequest, InstanceSpec, ListConfigChangesRequest,
-    ListInstancesRequest, State, UpdateInstanceRequest, WatchEventsRequest,
+    ListInstancesRequest, State, UpdateInstanceRequest,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 /// Concurrent writers, each with instances of its own, so that every instance has one
@@ -185,26 +184,6 @@ async fn writer(
     }
 }
 
-/// Every event from seq 0, read until the stream goes quiet.
-async fn all_events(d: &Daemon) -> Vec<v1::Event> {
-    let mut stream = d
-        .events()
-        .await
-        .watch_events(WatchEventsRequest {
-            after_seq: Some(0),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(700), stream.next()).await
-    {
-        out.push(item.unwrap());
-    }
-    out
-}
-
 /// Every config change, oldest first, page by page.
 async fn all_config_changes(d: &Daemon) -> Vec<v1::ConfigChange> {
     let mut h = d.history().await;
@@ -355,7 +334,7 @@ async fn kill9_during_a_burst_keeps_every_acknowledged_change() {
             );
         }
 
-        let events = all_events(&daemon).await;
+        let events = checks::events_after(&daemon, 0).await;
         let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs.first(), Some(&1), "round {round}");
         if let Some(w) = seqs.windows(2).find(|w| w[1] != w[0] + 1) {

@@ -9,13 +9,12 @@
 // Test code: a panic is a failed assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use havip_e2e::checks::transitions;
+use havip_e2e::checks::{self, transitions};
 use havip_e2e::faults::{DbLock, Ext4, Tmpfs, WriteErrors, truncate_wal};
 use havip_e2e::vrrp::{create, spec, status, wait_state};
 use havip_e2e::{Daemon, Host, Lab, netns_available};
-use havip_proto::v1::{self, CreateInstanceRequest, State, WatchEventsRequest};
+use havip_proto::v1::{self, CreateInstanceRequest, State};
 use std::time::{Duration, Instant};
-use tokio_stream::StreamExt;
 use tonic::Code;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,26 +29,6 @@ enum Active {
     Locked(DbLock),
     ReadOnly(WriteErrors),
     DiskFull,
-}
-
-/// Every event after `after`, read until the stream goes quiet.
-async fn events_after(d: &Daemon, after: u64) -> Vec<v1::Event> {
-    let mut stream = d
-        .events()
-        .await
-        .watch_events(WatchEventsRequest {
-            after_seq: Some(after),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-    {
-        out.push(item.unwrap());
-    }
-    out
 }
 
 fn assert_consecutive(events: &[v1::Event], from: u64) {
@@ -116,7 +95,7 @@ async fn storage_fault(tag: &str, fault: Fault) {
     wait_state(&db, "vip", State::Backup, settle).await;
     // Everything so far is written.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let before = events_after(&da, 0).await;
+    let before = checks::events_after(&da, 0).await;
     assert_consecutive(&before, 1);
     let last_seq = before.last().unwrap().seq;
     let stored_before = transitions(&da, "vip").await.len();
@@ -221,7 +200,7 @@ async fn storage_fault(tag: &str, fault: Fault) {
         [State::Fault, State::Backup, State::Master],
         "every transition of the fault, in order"
     );
-    let after = events_after(&da, last_seq).await;
+    let after = checks::events_after(&da, last_seq).await;
     assert_consecutive(&after, last_seq + 1);
     assert!(
         !after
@@ -330,7 +309,7 @@ async fn past_the_queue_bound_events_are_counted_and_reported() {
     let settle = Duration::from_secs(10);
     wait_state(&da, "vip", State::Master, settle).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let last_seq = events_after(&da, 0).await.last().unwrap().seq;
+    let last_seq = checks::events_after(&da, 0).await.last().unwrap().seq;
 
     let lock = DbLock::take(&da.db_path()).await;
     let mut made = 0;
@@ -346,7 +325,7 @@ async fn past_the_queue_bound_events_are_counted_and_reported() {
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let after = loop {
-        let after = events_after(&da, last_seq).await;
+        let after = checks::events_after(&da, last_seq).await;
         if after
             .iter()
             .any(|e| e.kind == v1::EventKind::EventsLost as i32)

@@ -71,8 +71,12 @@ impl Drop for AddressWatch {
     }
 }
 
-/// A client pinging an address every 2 ms; the longest gap between replies is the outage
-/// it saw.
+/// How often the client pings: an outage it sees is up to this much longer than the real
+/// one.
+pub const PING_INTERVAL_MS: f64 = 2.0;
+
+/// A client pinging an address every [`PING_INTERVAL_MS`]; the longest gap between replies
+/// is the outage it saw.
 pub struct Pinger {
     child: Child,
 }
@@ -81,7 +85,17 @@ impl Pinger {
     pub fn start(client: &Host, target: &str) -> Pinger {
         let child = Command::new("ip")
             .args([
-                "netns", "exec", &client.ns, "ping", "-D", "-n", "-i", "0.002", "-W", "1", target,
+                "netns",
+                "exec",
+                &client.ns,
+                "ping",
+                "-D",
+                "-n",
+                "-i",
+                &format!("{}", PING_INTERVAL_MS / 1000.0),
+                "-W",
+                "1",
+                target,
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
