@@ -241,7 +241,6 @@ impl Node {
         }
     }
 
-    /// How many of this node's VIPs are on its interfaces now.
     /// The daemon's log, for a report on why a pair misbehaved.
     pub fn log(&self) -> String {
         match self.proc.as_ref() {
@@ -251,6 +250,7 @@ impl Node {
         }
     }
 
+    /// How many of this node's VIPs are on its interfaces now.
     pub fn vips_held(&self) -> usize {
         let out = self.host.exec(&["ip", "-o", "addr", "show"]);
         let text = String::from_utf8_lossy(&out.stdout);
