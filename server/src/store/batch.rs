@@ -131,6 +131,24 @@ pub(crate) struct Outcome {
     pub(crate) last_seq: u64,
 }
 
+/// Why a batch was not written. Nothing of it was.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: StoreError,
+    /// The connection may be left inside a transaction: open a new one before the next
+    /// batch, or every later BEGIN would fail.
+    pub(crate) reopen: bool,
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self {
+            error,
+            reopen: false,
+        }
+    }
+}
+
 /// Writes `items` in one transaction, numbering events from `last_seq + 1`. An error means
 /// nothing was written.
 pub(crate) async fn write(
@@ -138,10 +156,169 @@ pub(crate) async fn write(
     path: &Arc<Path>,
     items: &[Item<'_>],
     last_seq: u64,
-) -> Result<Outcome, StoreError> {
-    let db = |e: sqlx::Error| StoreError::from_sqlx(path, &e);
+) -> Result<Outcome, Failure> {
+    if items.iter().any(|item| matches!(item, Item::Commit(_))) {
+        return Ok(write_with_config_changes(conn, path, items, last_seq).await?);
+    }
+    write_records(conn, path, items, last_seq).await
+}
+
+/// Events (and transitions) only: the whole transaction, from BEGIN to COMMIT, is one query
+/// and so one round trip to sqlx's worker thread instead of five. A failover of many
+/// instances at once is exactly when the events must not wait on thread hand-offs, and
+/// they are published only once committed.
+async fn write_records(
+    conn: &mut SqliteConnection,
+    path: &Arc<Path>,
+    items: &[Item<'_>],
+    last_seq: u64,
+) -> Result<Outcome, Failure> {
+    let db = |e: &sqlx::Error| StoreError::from_sqlx(path, e);
+    let mut seq = last_seq;
+    let mut rows = Rows::default();
+    let mut events = Vec::with_capacity(items.len());
+    for item in items {
+        if let Item::Record(record) = item {
+            number_record(record, &mut seq, &mut rows, &mut events);
+        } else if let Item::Lost { count, since } = item {
+            number_lost(*count, *since, &mut seq, &mut rows, &mut events);
+        }
+    }
     // IMMEDIATE takes the write lock up front, so a lock held by another process is met
     // (and waited for, up to busy_timeout) here rather than halfway through the batch.
+    let mut q = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    rows.push_inserts(&mut q);
+    push_last_seq(&mut q, seq, last_seq);
+    q.push("COMMIT");
+    // Every batch size is a different statement: not worth a cache slot.
+    if let Err(e) = q.build().persistent(false).execute(&mut *conn).await {
+        let reopen = !roll_back_raw(conn).await;
+        return Err(Failure {
+            error: db(&e),
+            reopen,
+        });
+    }
+    Ok(Outcome {
+        events,
+        commits: Vec::new(),
+        last_seq: seq,
+    })
+}
+
+/// After a failed `write_records`: a statement after its BEGIN may have failed, leaving
+/// SQLite inside the transaction, which sqlx does not know of (it tracks only the
+/// transactions it began itself) and so would never roll back. False when the connection
+/// could not be brought back to no transaction.
+async fn roll_back_raw(conn: &mut SqliteConnection) -> bool {
+    match sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+        Ok(_) => true,
+        Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "rolling back a failed batch failed");
+            false
+        }
+    }
+}
+
+fn push_last_seq(q: &mut QueryBuilder<Sqlite>, seq: u64, last_seq: u64) {
+    if seq != last_seq {
+        q.push("UPDATE meta SET value = ");
+        q.push_bind(to_i64(seq));
+        q.push(" WHERE key = 'last_seq'; ");
+    }
+}
+
+/// Gives a transition or event its seq, its rows and the event to publish.
+fn number_record(record: &Record, seq: &mut u64, rows: &mut Rows, events: &mut Vec<v1::Event>) {
+    *seq += 1;
+    let seq = *seq;
+    let (event, recorded) = match record {
+        Record::Transition {
+            transition,
+            recorded,
+        } => {
+            let mut t = transition.clone();
+            t.seq = seq;
+            // History is filtered by the transition's own time.
+            let at = t
+                .time
+                .as_ref()
+                .map_or_else(|| to_micros(*recorded), timestamp_micros);
+            rows.transitions.push(TransitionRow {
+                seq: to_i64(seq),
+                instance: t.instance.clone(),
+                at,
+                body: t.encode_to_vec(),
+            });
+            let event = v1::Event {
+                seq,
+                time: t.time,
+                kind: v1::EventKind::StateChanged as i32,
+                instance: t.instance.clone(),
+                payload: Some(v1::event::Payload::StateChanged(t)),
+            };
+            (event, *recorded)
+        }
+        Record::Daemon { kind, event, time } => {
+            (daemon_event(seq, *kind, event.clone(), *time), *time)
+        }
+        Record::InstanceEvent {
+            instance,
+            kind,
+            payload,
+            time,
+        } => {
+            let event = v1::Event {
+                seq,
+                time: Some(to_timestamp(*time)),
+                kind: *kind as i32,
+                instance: instance.clone(),
+                payload: Some(payload.clone()),
+            };
+            (event, *time)
+        }
+    };
+    rows.event(&event, recorded);
+    events.push(event);
+}
+
+/// The EVENTS_LOST event announcing `count` events lost since `since`; none when 0.
+fn number_lost(
+    count: u64,
+    since: SystemTime,
+    seq: &mut u64,
+    rows: &mut Rows,
+    events: &mut Vec<v1::Event>,
+) {
+    if count == 0 {
+        return;
+    }
+    *seq += 1;
+    let detail = format!(
+        "{count} events were not recorded since {}: the database could not be \
+         written and the queue of events waiting for it was full",
+        humantime::format_rfc3339_seconds(since),
+    );
+    let payload = v1::DaemonEvent {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        detail,
+    };
+    let now = SystemTime::now();
+    let event = daemon_event(*seq, v1::EventKind::EventsLost, payload, now);
+    rows.event(&event, now);
+    events.push(event);
+}
+
+/// A batch with config changes: each change runs under its own savepoint, so one that
+/// breaks a uniqueness rule is undone alone. These are rare (an RPC each), so the extra
+/// round trips do not matter.
+async fn write_with_config_changes(
+    conn: &mut SqliteConnection,
+    path: &Arc<Path>,
+    items: &[Item<'_>],
+    last_seq: u64,
+) -> Result<Outcome, StoreError> {
+    let db = |e: sqlx::Error| StoreError::from_sqlx(path, &e);
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
     let mut seq = last_seq;
     let mut rows = Rows::default();
@@ -150,73 +327,9 @@ pub(crate) async fn write(
     let mut max_revision = None;
     for item in items {
         match item {
-            Item::Record(Record::Transition {
-                transition,
-                recorded,
-            }) => {
-                seq += 1;
-                let mut t = transition.clone();
-                t.seq = seq;
-                // History is filtered by the transition's own time.
-                let at = t
-                    .time
-                    .as_ref()
-                    .map_or_else(|| to_micros(*recorded), timestamp_micros);
-                rows.transitions.push(TransitionRow {
-                    seq: to_i64(seq),
-                    instance: t.instance.clone(),
-                    at,
-                    body: t.encode_to_vec(),
-                });
-                let event = v1::Event {
-                    seq,
-                    time: t.time,
-                    kind: v1::EventKind::StateChanged as i32,
-                    instance: t.instance.clone(),
-                    payload: Some(v1::event::Payload::StateChanged(t)),
-                };
-                rows.event(&event, *recorded);
-                events.push(event);
-            }
-            Item::Record(Record::Daemon { kind, event, time }) => {
-                seq += 1;
-                let event = daemon_event(seq, *kind, event.clone(), *time);
-                rows.event(&event, *time);
-                events.push(event);
-            }
-            Item::Record(Record::InstanceEvent {
-                instance,
-                kind,
-                payload,
-                time,
-            }) => {
-                seq += 1;
-                let event = v1::Event {
-                    seq,
-                    time: Some(to_timestamp(*time)),
-                    kind: *kind as i32,
-                    instance: instance.clone(),
-                    payload: Some(payload.clone()),
-                };
-                rows.event(&event, *time);
-                events.push(event);
-            }
-            Item::Lost { count: 0, .. } => {}
+            Item::Record(record) => number_record(record, &mut seq, &mut rows, &mut events),
             Item::Lost { count, since } => {
-                seq += 1;
-                let detail = format!(
-                    "{count} events were not recorded since {}: the database could not be \
-                     written and the queue of events waiting for it was full",
-                    humantime::format_rfc3339_seconds(*since),
-                );
-                let payload = v1::DaemonEvent {
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    detail,
-                };
-                let now = SystemTime::now();
-                let event = daemon_event(seq, v1::EventKind::EventsLost, payload, now);
-                rows.event(&event, now);
-                events.push(event);
+                number_lost(*count, *since, &mut seq, &mut rows, &mut events);
             }
             Item::Commit(c) => {
                 sqlx::query("SAVEPOINT config_change")
@@ -254,17 +367,19 @@ pub(crate) async fn write(
             }
         }
     }
-    rows.insert(&mut tx).await.map_err(db)?;
-    if seq != last_seq {
-        sqlx::query("UPDATE meta SET value = ? WHERE key = 'last_seq'")
-            .bind(to_i64(seq))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-    }
+    let mut q = QueryBuilder::<Sqlite>::new("");
+    rows.push_inserts(&mut q);
+    push_last_seq(&mut q, seq, last_seq);
     if let Some(revision) = max_revision {
-        sqlx::query("UPDATE meta SET value = MAX(value, ?) WHERE key = 'last_revision'")
-            .bind(to_i64(revision))
+        q.push("UPDATE meta SET value = MAX(value, ");
+        q.push_bind(to_i64(revision));
+        q.push(") WHERE key = 'last_revision'; ");
+    }
+    let anything_to_write =
+        !rows.transitions.is_empty() || !rows.events.is_empty() || max_revision.is_some();
+    if anything_to_write {
+        q.build()
+            .persistent(false)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -555,10 +670,9 @@ struct EventRow {
 }
 
 /// The rows of a batch's transitions and events, inserted together at the end of the
-/// transaction: one statement per table instead of one per row. Each statement is a round
-/// trip to sqlx's worker thread, and a failover of many instances at once is exactly when
-/// the events must not queue behind those round trips. Seqs are explicit, so the order of
-/// insertion does not matter.
+/// transaction: one multi-row statement per table, all sent in the same query as the
+/// transaction's other statements. Seqs are explicit, so the order of insertion does not
+/// matter.
 #[derive(Default)]
 struct Rows {
     transitions: Vec<TransitionRow>,
@@ -576,22 +690,20 @@ impl Rows {
         });
     }
 
-    async fn insert(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    /// Appends one multi-row INSERT statement per table (per chunk), each ended by `;`.
+    fn push_inserts(&self, q: &mut QueryBuilder<Sqlite>) {
         for chunk in self.transitions.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO transitions (seq, instance, at, body) ");
+            q.push("INSERT INTO transitions (seq, instance, at, body) ");
             q.push_values(chunk, |mut row, t| {
                 row.push_bind(t.seq)
                     .push_bind(&t.instance)
                     .push_bind(t.at)
                     .push_bind(&t.body);
             });
-            // Every batch size is a different statement: not worth a cache slot.
-            q.build().persistent(false).execute(&mut *conn).await?;
+            q.push("; ");
         }
         for chunk in self.events.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                QueryBuilder::<Sqlite>::new("INSERT INTO events (seq, at, kind, instance, body) ");
+            q.push("INSERT INTO events (seq, at, kind, instance, body) ");
             q.push_values(chunk, |mut row, e| {
                 row.push_bind(e.seq)
                     .push_bind(e.at)
@@ -599,9 +711,8 @@ impl Rows {
                     .push_bind(&e.instance)
                     .push_bind(&e.body);
             });
-            q.build().persistent(false).execute(&mut *conn).await?;
+            q.push("; ");
         }
-        Ok(())
     }
 }
 

@@ -301,7 +301,7 @@ impl Writer {
         };
         let result = match self.set_synchronous(mode).await {
             Ok(()) => batch::write(&mut self.conn, &self.path, &items, self.last_seq).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         drop(items);
 
@@ -333,8 +333,8 @@ impl Writer {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(e) => {
-                self.heal_connection().await;
+            Err(batch::Failure { error: e, reopen }) => {
+                self.heal_connection(reopen).await;
                 self.counters
                     .lost_unreported
                     .fetch_add(lost, Ordering::AcqRel);
@@ -403,7 +403,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                self.heal_connection().await;
+                self.heal_connection(false).await;
                 self.failed(e.clone());
                 if let Some(job) = &mut self.prune {
                     for reply in job.replies.drain(..) {
@@ -418,13 +418,14 @@ impl Writer {
     /// COMMIT fails for a full disk or an I/O error, SQLite rolls the transaction back
     /// itself; sqlx's own ROLLBACK (when its transaction is dropped) then fails and sqlx goes
     /// on counting a transaction that no longer exists, refusing every later BEGIN ("non-zero
-    /// transaction depth") even once the disk is fine. Such a connection is replaced.
-    async fn heal_connection(&mut self) {
+    /// transaction depth") even once the disk is fine. Such a connection is replaced, as is
+    /// one the batch says may still be inside a transaction (`reopen`).
+    async fn heal_connection(&mut self, reopen: bool) {
         // A round trip to the connection's worker: the dropped transaction's rollback, queued
         // before it, has been carried out when it returns.
         if let Err(e) = self.conn.ping().await {
             tracing::debug!(error = %e, "the write connection does not answer");
-        } else if !self.conn.is_in_transaction() {
+        } else if !reopen && !self.conn.is_in_transaction() {
             return;
         }
         match super::open::reconnect_writer(&self.path, &self.opts).await {

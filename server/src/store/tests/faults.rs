@@ -180,3 +180,59 @@ async fn close_gives_up_on_a_database_that_stays_locked() {
     lock.release().await;
     assert!(stored_events(&fx.path).await.is_empty());
 }
+
+/// A batch of events is one query from BEGIN to COMMIT. When a statement inside it fails,
+/// SQLite stays in the transaction unless the writer rolls it back; left open, it would hold
+/// the write lock and refuse every later BEGIN, so the events would never be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failing_halfway_is_undone_whole_and_retried_once_the_fault_is_gone() {
+    let fx = fixture();
+    let (store, _bus) = Store::open(options(&fx.path)).await.unwrap();
+    store.record_transition(transition("web", 0));
+    store.flush().await.unwrap();
+
+    let mut other = raw_connection(&fx.path).await;
+    // Transitions are inserted before events in a batch: the failure comes after a
+    // statement of the same transaction has already succeeded.
+    sqlx::query(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events \
+         BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    for tag in 1..4 {
+        store.record_transition(transition("web", tag));
+    }
+    let err = store.flush().await.unwrap_err();
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    assert_eq!(seqs(&stored_events(&fx.path).await), vec![1]);
+    assert_eq!(
+        store
+            .list_transitions(&HistoryQuery::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "the transitions of the failed batch are undone with its events"
+    );
+
+    // Fails fast if the writer's connection were still holding the write lock.
+    sqlx::query("PRAGMA busy_timeout = 2000")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER refuse_events")
+        .execute(&mut other)
+        .await
+        .expect("the writer must not keep a failed batch's transaction open");
+    eventually("the batch to be written once the fault is gone", || {
+        flushed(&store)
+    })
+    .await;
+    let events = stored_events(&fx.path).await;
+    assert_eq!(seqs(&events), vec![1, 2, 3, 4], "no loss, no hole");
+    assert!(!store.stats().failing);
+    store.close().await.unwrap();
+}
