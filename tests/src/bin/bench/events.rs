@@ -17,13 +17,13 @@ use tokio_stream::StreamExt;
 #[derive(Clone, Debug)]
 pub struct EventOutcome {
     pub implementation: Impl,
+    /// How many instances failed over at once in each trial.
+    pub instances: u8,
     /// havipd: transition → event at a WatchEvents client.
     pub from_transition: Summary,
     /// Both: the VIP appearing → the event (havipd) or the notify script starting (keepalived).
     pub from_vip: Summary,
 }
-
-const INSTANCES: u8 = 50;
 
 /// The notify folder goes when the scenario ends, a panic included.
 struct RemoveOnDrop(std::path::PathBuf);
@@ -34,8 +34,8 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
-    let mut s = setup(INSTANCES, Duration::from_millis(100));
+pub async fn run(kind: Impl, instances: u8, trials: usize) -> EventOutcome {
+    let mut s = setup(instances, Duration::from_millis(100));
     // keepalived's script security refuses a script under a world-writable folder such as
     // /tmp: /run is root's.
     let dir =
@@ -106,7 +106,7 @@ pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
         lab.unplug(&a);
         let mut arrivals: HashMap<u32, (SystemTime, SystemTime)> = HashMap::new();
         if let Some(stream) = events.as_mut() {
-            while arrivals.len() < usize::from(INSTANCES) {
+            while arrivals.len() < usize::from(instances) {
                 match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
                     Ok(Some(Ok(e))) => {
                         let at = SystemTime::now();
@@ -169,6 +169,7 @@ pub async fn run(kind: Impl, trials: usize) -> EventOutcome {
     }
     EventOutcome {
         implementation: kind,
+        instances,
         from_transition: summarize(&from_transition),
         from_vip: summarize(&from_vip),
     }

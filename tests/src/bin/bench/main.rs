@@ -161,11 +161,17 @@ async fn main() {
         }
     }
     if args.wants("events") {
-        for kind in [Impl::Havipd, Impl::Keepalived] {
-            eprintln!("events: {}", kind.name());
-            results
-                .events
-                .push(events::run(kind, if args.quick { 2 } else { 5 }).await);
+        // One instance is the common failover; fifty at once is a whole segment's burst.
+        for (instances, trials) in [
+            (1, if args.quick { 5 } else { 20 }),
+            (50, if args.quick { 2 } else { 5 }),
+        ] {
+            for kind in [Impl::Havipd, Impl::Keepalived] {
+                eprintln!("events: {} × {instances}", kind.name());
+                results
+                    .events
+                    .push(events::run(kind, instances, trials).await);
+            }
         }
     }
     if args.wants("api") {
