@@ -1,7 +1,7 @@
 //! The benchmark: havipd and keepalived side by side in network namespaces, in the same run,
 //! writing docs/BENCHMARKS.md and PNG charts under docs/bench/.
 //!
-//!     sudo cargo run --release -p havip-e2e --bin bench            # everything (~1 h)
+//!     sudo cargo run --release -p havip-e2e --bin bench            # everything (30–45 min)
 //!     sudo cargo run --release -p havip-e2e --bin bench -- --quick # fewer trials, shorter windows
 //!
 //! Needs root (network namespaces), keepalived, tshark and stress-ng (Debian packages).
