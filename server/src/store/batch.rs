@@ -178,10 +178,13 @@ async fn write_records(
     let mut rows = Rows::default();
     let mut events = Vec::with_capacity(items.len());
     for item in items {
-        if let Item::Record(record) = item {
-            number_record(record, &mut seq, &mut rows, &mut events);
-        } else if let Item::Lost { count, since } = item {
-            number_lost(*count, *since, &mut seq, &mut rows, &mut events);
+        match item {
+            Item::Record(record) => number_record(record, &mut seq, &mut rows, &mut events),
+            Item::Lost { count, since } => {
+                number_lost(*count, *since, &mut seq, &mut rows, &mut events);
+            }
+            // `write` sends batches with config changes elsewhere.
+            Item::Commit(_) => {}
         }
     }
     // IMMEDIATE takes the write lock up front, so a lock held by another process is met
@@ -375,9 +378,8 @@ async fn write_with_config_changes(
         q.push_bind(to_i64(revision));
         q.push(") WHERE key = 'last_revision'; ");
     }
-    let anything_to_write =
-        !rows.transitions.is_empty() || !rows.events.is_empty() || max_revision.is_some();
-    if anything_to_write {
+    // Every row takes a seq, so an unchanged seq and no revision means nothing to write.
+    if seq != last_seq || max_revision.is_some() {
         q.build()
             .persistent(false)
             .execute(&mut *tx)

@@ -98,10 +98,10 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
         let _ = writeln!(
             md,
             "*Takeover*: from the fault to the VIP appearing on the backup (netlink monitor). \
-             *Outage*: the longest gap between replies of a client pinging the VIP every 2 ms. \
+             *Outage*: the longest gap between replies of a client pinging the VIP every {PING_INTERVAL_MS} ms. \
              The target: no slower than keepalived, and within Master_Down_Interval + 5 ms \
              (Skew_Time + 5 ms for a clean stop). How it is judged: the takeover median within \
-             the limit + 5 ms, and the outage median within the limit + 5 ms + the 2 ms ping \
+             the limit + 5 ms, and the outage median within the limit + 5 ms + the {PING_INTERVAL_MS} ms ping \
              interval (the client cannot see an outage more finely than it pings); \"no slower\" \
              is the outage median at most keepalived's + max(1 ms, 0.5 % of the limit), because \
              when the fault falls within the advert interval varies from trial to trial by more \
