@@ -40,9 +40,11 @@ fn examples() -> PathBuf {
 }
 
 /// The example for `node`, with the lab's addresses for the guide's and a check script
-/// that passes (there is no HAProxy in the lab) in place of /etc/keepalived's.
+/// that passes (there is no HAProxy in the lab) in place of /etc/keepalived's. Each node
+/// gets its own script: rewriting one the other node's daemon is already running fails
+/// with ETXTBSY.
 fn node_config(setup: &str, node: &str, dir: &Path) -> PathBuf {
-    let check = dir.join("check_haproxy.sh");
+    let check = dir.join(format!("check_haproxy-{node}.sh"));
     std::fs::write(&check, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&check, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let text = std::fs::read_to_string(
