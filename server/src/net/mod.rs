@@ -2,7 +2,7 @@
 //! to change the host's interfaces. It decides nothing; the engine does.
 //!
 //! - [`socket`]: the raw IP socket adverts are sent and received on, one per interface and
-//!   family.
+//!   family; [`mmsg`]: the batches it receives and sends many adverts per system call with.
 //! - [`netlink`]: interface lookup and virtual addresses over rtnetlink.
 //! - [`vmac`]: macvlan interfaces carrying the virtual router MAC.
 //! - [`link`]: interface and address changes as a stream of events.
@@ -19,6 +19,7 @@ mod frame;
 pub mod garp;
 pub mod host;
 pub mod link;
+pub mod mmsg;
 pub mod ndisc;
 pub mod netlink;
 pub mod socket;
@@ -33,6 +34,7 @@ mod tests;
 pub use error::NetError;
 pub use garp::{GarpHandle, GarpLimits, GarpRequest, GarpService};
 pub use link::{LinkEvent, LinkWatcher, watch_links};
+pub use mmsg::{RecvBatch, SendBatch};
 pub use netlink::{InterfaceAddress, InterfaceInfo, Netlink, primary_address};
 pub use socket::{AdvertSocket, RECV_BUF_LEN, Received};
 pub use vmac::{delete_link, ensure_macvlan};

@@ -9,15 +9,13 @@
 //! their source with `IPV6_PKTINFO`, which the kernel honours as given.
 
 use super::error::NetError;
+use super::mmsg::{RawDatagram, RecvBatch, SendBatch};
 use super::sys::register_readable;
 use havip_vrrp::packet::{HEADER_LEN, IPPROTO_VRRP, MULTICAST_V4, MULTICAST_V6, parse_ipv4};
 use havip_vrrp::types::Family;
-use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg, sendmsg, setsockopt,
-    sockopt,
-};
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg, setsockopt, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
@@ -49,12 +47,6 @@ const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// flood test on a loaded two-core host). Memory is only used while datagrams wait.
 /// Forced past `net.core.rmem_max` when the process has CAP_NET_ADMIN.
 const SOCKET_RECV_BUFFER: usize = 8 << 20;
-
-/// Room for the control messages an IPv6 receive asks for: `IPV6_PKTINFO` (CMSG_SPACE of
-/// 20 bytes: 40 on 64-bit Linux) and `IPV6_HOPLIMIT` (CMSG_SPACE of 4: 24), with margin.
-/// Aligned like a `cmsghdr`, whose fields the kernel writes at its start.
-#[repr(C, align(8))]
-struct ControlBuffer([u8; 128]);
 
 /// Where a received advertisement came from and where it was sent to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -253,34 +245,79 @@ impl AdvertSocket {
     /// that has finished DAD (the kernel checks); adverts use the interface's link-local
     /// address (RFC 9568 §5.1.2.1).
     pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Result<(), NetError> {
-        let result = match (self.family, src, dst) {
-            (Family::Ipv4, IpAddr::V4(s), IpAddr::V4(d)) => {
-                let Ok(total) = u16::try_from(IPV4_HEADER_LEN + payload.len()) else {
-                    return Err(self.too_long(src, dst, payload));
-                };
-                self.send_v4(s, d, total, payload)
-            }
-            (Family::Ipv6, IpAddr::V6(s), IpAddr::V6(d)) => {
-                if u16::try_from(payload.len()).is_err() {
-                    return Err(self.too_long(src, dst, payload));
-                }
-                self.send_v6(s, d, payload)
-            }
-            _ => {
-                return Err(NetError::FamilyMismatch {
-                    family: self.family,
-                    src,
-                    dst,
-                    ifname: self.ifname.clone(),
-                });
-            }
+        let result = match self.outgoing(src, dst, payload)? {
+            Outgoing::V4 { src, dst, total } => self.send_v4(src, dst, total, payload),
+            Outgoing::V6 { src, dst } => self.send_v6(src, dst, payload),
         };
-        result.map_err(|source| NetError::Send {
+        result.map_err(|source| self.send_err(src, dst, source))
+    }
+
+    /// Queues an advert in `batch`, to go out with the others on the next
+    /// [`flush`](Self::flush): as [`send`](Self::send), with one system call for them all.
+    pub fn queue(
+        &self,
+        batch: &mut SendBatch,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+    ) -> Result<(), NetError> {
+        match self.outgoing(src, dst, payload)? {
+            Outgoing::V4 {
+                src: s,
+                dst: d,
+                total,
+            } => batch.push(src, dst, &[&ipv4_header(s, d, total), payload]),
+            Outgoing::V6 { .. } => batch.push(src, dst, &[payload]),
+        }
+        Ok(())
+    }
+
+    /// Sends what `batch` holds and empties it; `report` learns, in queue order, what
+    /// became of each advert.
+    pub fn flush(
+        &self,
+        batch: &mut SendBatch,
+        mut report: impl FnMut(IpAddr, Result<(), NetError>),
+    ) {
+        batch.send(self.raw_fd(), self.ifindex, |src, dst, outcome| {
+            report(
+                dst,
+                outcome.map_err(|source| self.send_err(src, dst, source)),
+            );
+        });
+    }
+
+    /// What `send` would put on the wire, or why it cannot.
+    fn outgoing(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Result<Outgoing, NetError> {
+        match (self.family, src, dst) {
+            (Family::Ipv4, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                match u16::try_from(IPV4_HEADER_LEN + payload.len()) {
+                    Ok(total) => Ok(Outgoing::V4 { src, dst, total }),
+                    Err(_) => Err(self.too_long(src.into(), dst.into(), payload)),
+                }
+            }
+            (Family::Ipv6, IpAddr::V6(src), IpAddr::V6(dst)) => {
+                if u16::try_from(payload.len()).is_err() {
+                    return Err(self.too_long(src.into(), dst.into(), payload));
+                }
+                Ok(Outgoing::V6 { src, dst })
+            }
+            _ => Err(NetError::FamilyMismatch {
+                family: self.family,
+                src,
+                dst,
+                ifname: self.ifname.clone(),
+            }),
+        }
+    }
+
+    fn send_err(&self, src: IpAddr, dst: IpAddr, source: io::Error) -> NetError {
+        NetError::Send {
             src,
             dst,
             ifname: self.ifname.clone(),
             source,
-        })
+        }
     }
 
     fn too_long(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> NetError {
@@ -328,16 +365,17 @@ impl AdvertSocket {
         check_sent(sent, payload.len())
     }
 
-    /// Waits for an advertisement and receives it into `buf` (of at least
-    /// [`RECV_BUF_LEN`] bytes). Cancel-safe: dropping the future loses no packet.
+    /// Waits until something is queued, then receives up to the batch's capacity of
+    /// datagrams with one system call; how many. Cancel-safe: dropping the future loses
+    /// no packet. Read each with [`received`](Self::received).
     ///
-    /// An error concerns one datagram (malformed, truncated) or the socket; the caller
-    /// counts it and calls again.
-    pub async fn recv(&self, buf: &mut [u8]) -> Result<Received, NetError> {
+    /// An error concerns the socket; a bad datagram is reported by `received`, and the
+    /// others of the batch are still good.
+    pub async fn recv_batch(&self, batch: &mut RecvBatch) -> Result<usize, NetError> {
         loop {
             let mut guard = self.fd.readable().await.map_err(|e| self.recv_err(e))?;
-            match guard.try_io(|_| self.recv_now(buf)) {
-                Ok(Ok(received)) => return received,
+            match guard.try_io(|fd| batch.receive(fd.as_raw_fd())) {
+                Ok(Ok(count)) => return Ok(count),
                 Ok(Err(e)) => return Err(self.recv_err(e)),
                 // Nothing queued after all: the readiness was cleared, wait again.
                 Err(_would_block) => continue,
@@ -345,14 +383,27 @@ impl AdvertSocket {
         }
     }
 
-    /// Receives one queued advertisement without waiting: `Ok(None)` when none is queued.
-    /// For draining the socket after [`recv`](Self::recv) returned.
-    pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<Received>, NetError> {
-        match self.recv_now(buf) {
-            Ok(received) => received.map(Some),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+    /// Receives what is queued, up to the batch's capacity, without waiting: 0 when
+    /// nothing is. For draining the socket after [`recv_batch`](Self::recv_batch).
+    pub fn try_recv_batch(&self, batch: &mut RecvBatch) -> Result<usize, NetError> {
+        match batch.receive(self.raw_fd()) {
+            Ok(count) => Ok(count),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) => Err(self.recv_err(e)),
         }
+    }
+
+    /// Datagram `i` of the batch's last receive: where it came from and went to, or what
+    /// is wrong with it. `None` past the end.
+    pub fn received(&self, batch: &RecvBatch, i: usize) -> Option<Result<Received, NetError>> {
+        let datagram = batch.datagram(i)?;
+        if datagram.truncated {
+            return Some(Err(self.truncated(batch.buffer(i).len())));
+        }
+        Some(match self.family {
+            Family::Ipv4 => self.parse_v4(datagram.bytes),
+            Family::Ipv6 => self.parse_v6(&datagram),
+        })
     }
 
     fn recv_err(&self, source: io::Error) -> NetError {
@@ -362,28 +413,8 @@ impl AdvertSocket {
         }
     }
 
-    /// One `recvmsg`: the outer error is the socket's (`WouldBlock` included), the inner one
-    /// the datagram's.
-    fn recv_now(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
-        match self.family {
-            Family::Ipv4 => self.recv_v4(buf),
-            Family::Ipv6 => self.recv_v6(buf),
-        }
-    }
-
-    fn recv_v4(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
-        let capacity = buf.len();
-        let (len, flags) = {
-            let mut iov = [IoSliceMut::new(buf)];
-            let msg = recvmsg::<()>(self.raw_fd(), &mut iov, None, MsgFlags::empty())
-                .map_err(io::Error::from)?;
-            (msg.bytes, msg.flags)
-        };
-        if flags.contains(MsgFlags::MSG_TRUNC) {
-            return Ok(Err(self.truncated(capacity)));
-        }
-        let datagram = buf.get(..len).unwrap_or_default();
-        Ok(match parse_ipv4(datagram) {
+    fn parse_v4(&self, datagram: &[u8]) -> Result<Received, NetError> {
+        match parse_ipv4(datagram) {
             Ok(packet) => {
                 // parse_ipv4 checked the header length: the message starts right after it.
                 let start = usize::from(datagram[0] & 0x0f) * 4;
@@ -398,52 +429,25 @@ impl AdvertSocket {
                 ifname: self.ifname.clone(),
                 source,
             }),
-        })
+        }
     }
 
-    fn recv_v6(&self, buf: &mut [u8]) -> io::Result<Result<Received, NetError>> {
-        let capacity = buf.len();
-        let mut control = ControlBuffer([0; 128]);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = recvmsg::<SockaddrIn6>(
-            self.raw_fd(),
-            &mut iov,
-            Some(&mut control.0),
-            MsgFlags::empty(),
-        )
-        .map_err(io::Error::from)?;
-        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-            return Ok(Err(self.truncated(capacity)));
-        }
-        let Some(src) = msg.address.map(|a| a.ip()) else {
-            return Ok(Err(self.missing("source address")));
+    fn parse_v6(&self, datagram: &RawDatagram<'_>) -> Result<Received, NetError> {
+        let Some(src) = datagram.v6_source else {
+            return Err(self.missing("source address"));
         };
-        let mut dst = None;
-        let mut hop_limit = None;
-        // Err only when the control buffer was too small (MSG_CTRUNC).
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for cmsg in cmsgs {
-                match cmsg {
-                    ControlMessageOwned::Ipv6PacketInfo(info) => {
-                        dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr));
-                    }
-                    ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = u8::try_from(h).ok(),
-                    _ => {}
-                }
-            }
-        }
-        let Some(dst) = dst else {
-            return Ok(Err(self.missing("destination address (IPV6_PKTINFO)")));
+        let Some(dst) = datagram.v6_destination else {
+            return Err(self.missing("destination address (IPV6_PKTINFO)"));
         };
-        let Some(ttl) = hop_limit else {
-            return Ok(Err(self.missing("hop limit (IPV6_HOPLIMIT)")));
+        let Some(ttl) = datagram.v6_hop_limit else {
+            return Err(self.missing("hop limit (IPV6_HOPLIMIT)"));
         };
-        Ok(Ok(Received {
+        Ok(Received {
             src: IpAddr::V6(src),
             dst: IpAddr::V6(dst),
             ttl,
-            payload: 0..msg.bytes,
-        }))
+            payload: 0..datagram.bytes.len(),
+        })
     }
 
     fn truncated(&self, capacity: usize) -> NetError {
@@ -463,6 +467,19 @@ impl AdvertSocket {
     fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// A datagram [`AdvertSocket::send`] can put on the wire.
+enum Outgoing {
+    V4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        total: u16,
+    },
+    V6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+    },
 }
 
 /// Bytes of the IPv4 header written for each advert (no options).
@@ -501,7 +518,7 @@ fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, total: u16) -> [u8; IPV4_HEADER_LEN
 
 /// Whether `addr` needs a scope id to be sent to: link-local unicast or a multicast group
 /// of interface- or link-local scope.
-fn is_link_scoped(addr: &Ipv6Addr) -> bool {
+pub(super) fn is_link_scoped(addr: &Ipv6Addr) -> bool {
     let first = addr.segments()[0];
     let link_local_unicast = first & 0xffc0 == 0xfe80;
     let small_multicast_scope = addr.is_multicast() && matches!(first & 0x000f, 1 | 2);

@@ -11,6 +11,7 @@ use crate::convert;
 use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
+use crate::net::mmsg::{RecvBatch, SendBatch};
 use crate::net::socket::{AdvertSocket, Received};
 use crate::observability::spans;
 use crate::trackers::TrackerResult;
@@ -37,6 +38,24 @@ use tracing::{debug, error, info, warn};
 /// Packets handled per wake-up of a socket before the timers get a turn, so a flood on one
 /// interface cannot starve adverts.
 const RECV_BATCH: usize = 256;
+/// Datagrams read per system call: a burst from a segment's masters, which advertise
+/// together (see the engine's advert slots), comes in a few calls.
+const RECV_SLOTS: usize = 32;
+/// Receive coalescing, as a NIC's rx-usecs: when a wake-up finds a burst arriving (at
+/// least [`COALESCE_MIN_BURST`] datagrams, fewer than a full read), the thread pauses
+/// this long before reading again, so the rest of the burst is read in one go instead of
+/// a wake-up every few datagrams. A segment's masters send their adverts in one burst per
+/// interval, and the host delivers it a datagram at a time: without the pause a backup of
+/// 255 instances at 10 ms woke 2 800 times a second, and each wake-up on a virtual
+/// machine costs more than handling the datagrams it brings (docs/BENCHMARKS-ANALYSIS.md).
+/// Never longer than the time to the next timer, so no advert or takeover is late for
+/// it; at most this much later in noticing an advert, against Master_Down_Intervals of
+/// 30 ms and more.
+const RECV_COALESCE: std::time::Duration = std::time::Duration::from_micros(500);
+/// A lone advert (one instance, or a quiet segment) is handled at once, never paused on.
+const COALESCE_MIN_BURST: usize = 2;
+/// A pause shorter than this is not worth the sleep.
+const COALESCE_MIN_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
 /// The most datagrams read before a Master_Down_Timer fires: about what a full socket
 /// receive buffer holds, so the whole backlog is read but a flood arriving as fast as it is
 /// read cannot hold the timer back for ever.
@@ -125,16 +144,22 @@ async fn run_timers(shared: Shared, wake: Rc<Notify>) {
 }
 
 async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut batch = RecvBatch::new(RECV_SLOTS, RECV_BUFFER);
     loop {
-        // Wait for one packet, then drain what else is queued without waiting, up to a
-        // batch, so a flood cannot starve the timers.
-        let first = socket.recv(&mut buf).await;
+        // Wait for a batch, then drain what else is queued without waiting, up to a
+        // limit, so a flood cannot starve the timers.
+        let first = socket.recv_batch(&mut batch).await;
         let handled = {
             let mut dp = shared.borrow_mut();
-            match dp.on_received(key, &buf, first) {
-                Ok(()) => 1 + dp.drain_channel(key, RECV_BATCH - 1),
-                Err(()) => 0,
+            match first {
+                Ok(count) => {
+                    dp.on_batch(key, &socket, &batch);
+                    count + dp.drain_channel(key, RECV_BATCH.saturating_sub(count))
+                }
+                Err(e) => {
+                    dp.warn_channel(key, "recv", &e);
+                    0
+                }
             }
         };
         if handled == 0 {
@@ -142,6 +167,13 @@ async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>)
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         } else if handled >= RECV_BATCH {
             tokio::task::yield_now().await;
+        } else if handled >= COALESCE_MIN_BURST {
+            let pause = shared.borrow().coalescing_pause();
+            if let Some(pause) = pause {
+                // Deliberately blocking, not a tokio sleep: a thread waiting in epoll is
+                // woken by every datagram that arrives, which is the cost this avoids.
+                std::thread::sleep(pause);
+            }
         }
     }
 }
@@ -160,6 +192,9 @@ struct Channel {
     multicast_members: usize,
     joined: bool,
     reader: Option<JoinHandle<()>>,
+    /// Adverts the timers fired, sent together once they have all run; and whose each is.
+    outbox: SendBatch,
+    outbox_senders: Vec<InstanceId>,
 }
 
 pub(super) struct DataPlane {
@@ -172,8 +207,13 @@ pub(super) struct DataPlane {
     timers: TimerQueue,
     fx: Effects,
     send_buf: Vec<u8>,
-    /// Receive buffer of [`Self::drain_channel`] (the reader tasks have their own).
-    drain_buf: Vec<u8>,
+    /// While the timers fire: adverts go to their channel's outbox instead of straight
+    /// out, and these channels have some to flush.
+    batching_sends: bool,
+    outboxes_to_flush: Vec<ChannelKey>,
+    /// Receive buffers of [`Self::drain_channel`] (the reader tasks have their own),
+    /// allocated on first use.
+    drain_batch: Option<RecvBatch>,
     addr_buf: Vec<IpAddr>,
     warnings: RateLimiter<(u64, &'static str)>,
     /// Each instance's trackers, kept across the restarts an update may need, removed when
@@ -198,7 +238,9 @@ impl DataPlane {
             timers: TimerQueue::default(),
             fx: Effects::default(),
             send_buf: Vec::with_capacity(RECV_BUFFER),
-            drain_buf: Vec::new(),
+            batching_sends: false,
+            outboxes_to_flush: Vec::new(),
+            drain_batch: None,
             addr_buf: Vec::with_capacity(255),
             warnings: RateLimiter::new(DEFAULT_WINDOW),
             books: HashMap::new(),
@@ -623,6 +665,8 @@ impl DataPlane {
                 multicast_members: 0,
                 joined: false,
                 reader,
+                outbox: SendBatch::default(),
+                outbox_senders: Vec::new(),
             },
         );
         Ok(())
@@ -694,63 +738,59 @@ impl DataPlane {
 
     // ----- receive -----------------------------------------------------------------------
 
-    /// Handle one receive result: a packet, or a bad datagram (counted on the interface;
-    /// the next one may be fine). `Err` when the socket itself failed (logged).
-    fn on_received(
-        &mut self,
-        key: ChannelKey,
-        buf: &[u8],
-        received: Result<Received, crate::net::NetError>,
-    ) -> Result<(), ()> {
-        match received {
-            Ok(rx) => {
-                self.on_packet(key, buf, &rx);
-                Ok(())
-            }
-            Err(e) => match e.datagram_fault() {
-                Some(reason) => {
+    /// How long a reader may pause to let a burst finish arriving: [`RECV_COALESCE`], cut
+    /// short by the next timer (the queue's earliest entry, which may be stale and early:
+    /// that only makes the pause shorter). None when too short to bother.
+    fn coalescing_pause(&self) -> Option<std::time::Duration> {
+        coalescing_pause(self.timers.peek(), self.clock.now())
+    }
+
+    /// Handle every datagram of a batch just received on a channel's socket: a packet, or
+    /// a bad datagram (counted on the interface; the next one may be fine).
+    fn on_batch(&mut self, key: ChannelKey, socket: &AdvertSocket, batch: &RecvBatch) {
+        for i in 0..batch.len() {
+            match socket.received(batch, i) {
+                Some(Ok(rx)) => self.on_packet(key, batch.buffer(i), &rx),
+                Some(Err(e)) => {
                     // One bad datagram says nothing about the socket: count it and read
                     // on. (Backing off here would let a flood of oversized datagrams fill
                     // the socket and push real adverts out.)
+                    let reason = e.datagram_fault().unwrap_or("recv");
                     if let Some(ch) = self.channels.get(&key) {
                         ch.counters.bad_packet(reason);
                     }
                     self.warn_datagram(key, reason, &e);
-                    Ok(())
                 }
-                None => {
-                    self.warn_channel(key, "recv", &e);
-                    Err(())
-                }
-            },
+                None => break,
+            }
         }
     }
 
-    /// Handle up to `limit` datagrams already queued on a channel's socket, without
-    /// waiting; how many there were.
+    /// Handle up to about `limit` datagrams already queued on a channel's socket, without
+    /// waiting (a whole batch at a time); how many there were.
     fn drain_channel(&mut self, key: ChannelKey, limit: usize) -> usize {
         let Some(socket) = self.channels.get(&key).map(|ch| ch.socket.clone()) else {
             return 0;
         };
-        let mut buf = std::mem::take(&mut self.drain_buf);
-        buf.resize(RECV_BUFFER, 0);
+        let mut batch = self
+            .drain_batch
+            .take()
+            .unwrap_or_else(|| RecvBatch::new(RECV_SLOTS, RECV_BUFFER));
         let mut handled = 0;
         while handled < limit {
-            match socket.try_recv(&mut buf) {
-                Ok(None) => break,
-                Ok(Some(rx)) => {
-                    handled += 1;
-                    self.on_packet(key, &buf, &rx);
+            match socket.try_recv_batch(&mut batch) {
+                Ok(0) => break,
+                Ok(count) => {
+                    handled += count;
+                    self.on_batch(key, &socket, &batch);
                 }
                 Err(e) => {
-                    if self.on_received(key, &buf, Err(e)).is_err() {
-                        break;
-                    }
-                    handled += 1;
+                    self.warn_channel(key, "recv", &e);
+                    break;
                 }
             }
         }
-        self.drain_buf = buf;
+        self.drain_batch = Some(batch);
         handled
     }
 
@@ -834,6 +874,15 @@ impl DataPlane {
     // ----- timers ------------------------------------------------------------------------
 
     fn fire_due_timers(&mut self) {
+        // Masters advertise on shared slots (the engine's advert cadence), so one wake-up
+        // fires many adverts: one sendmmsg per interface instead of a sendmsg each.
+        self.batching_sends = true;
+        self.fire_timers_due_now();
+        self.batching_sends = false;
+        self.flush_outboxes();
+    }
+
+    fn fire_timers_due_now(&mut self) {
         let mut now = self.clock.now();
         while let Some((deadline, id)) = self.timers.pop_due(now) {
             let Some(inst) = self.instances.get_mut(&id) else {
@@ -997,7 +1046,8 @@ impl DataPlane {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
-        let Some(channel) = self.channels.get(&(inst.send_index, inst.spec.family)) else {
+        let key = (inst.send_index, inst.spec.family);
+        let Some(channel) = self.channels.get_mut(&key) else {
             return;
         };
         let config = inst.engine.config();
@@ -1018,28 +1068,55 @@ impl DataPlane {
             let result = packet::encode(&fields, &ctx, &mut self.send_buf)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    channel
-                        .socket
-                        .send(inst.source, dst, &self.send_buf)
-                        .map_err(|e| e.to_string())
-                });
-            match result {
-                Ok(()) => {
-                    inst.live
-                        .counters
-                        .adverts_sent
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    inst.live
-                        .counters
-                        .send_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    if let Some(suppressed) = self.warnings.check((id.0, "send"), Instant::now()) {
-                        warn!(instance = %inst.name, dst = %dst, error = %e, suppressed, "sending an advert failed");
+                    if self.batching_sends {
+                        channel
+                            .socket
+                            .queue(&mut channel.outbox, inst.source, dst, &self.send_buf)
+                            .map(|()| channel.outbox_senders.push(id))
+                            .map_err(|e| e.to_string())
+                    } else {
+                        channel
+                            .socket
+                            .send(inst.source, dst, &self.send_buf)
+                            .map(|()| count_sent(inst))
+                            .map_err(|e| e.to_string())
                     }
-                }
+                });
+            if let Err(e) = result {
+                count_send_error(inst, dst, &e, &mut self.warnings);
             }
+        }
+        if self.batching_sends
+            && !channel.outbox.is_empty()
+            && !self.outboxes_to_flush.contains(&key)
+        {
+            self.outboxes_to_flush.push(key);
+        }
+    }
+
+    /// Sends the adverts the timers queued, one system call per interface (or a few).
+    fn flush_outboxes(&mut self) {
+        for key in std::mem::take(&mut self.outboxes_to_flush) {
+            let Some(channel) = self.channels.get_mut(&key) else {
+                continue;
+            };
+            let senders = std::mem::take(&mut channel.outbox_senders);
+            let mut senders_in_order = senders.iter();
+            let instances = &self.instances;
+            let warnings = &mut self.warnings;
+            channel.socket.flush(&mut channel.outbox, |dst, outcome| {
+                let Some(inst) = senders_in_order.next().and_then(|id| instances.get(id)) else {
+                    return;
+                };
+                match outcome {
+                    Ok(()) => count_sent(inst),
+                    Err(e) => count_send_error(inst, dst, &e.to_string(), warnings),
+                }
+            });
+            // Keep the allocation for the next round.
+            let mut senders = senders;
+            senders.clear();
+            channel.outbox_senders = senders;
         }
     }
 
@@ -1532,5 +1609,65 @@ impl std::fmt::Debug for DataPlane {
             .field("instances", &self.instances.len())
             .field("channels", &self.channels.len())
             .finish()
+    }
+}
+
+/// [`DataPlane::coalescing_pause`] with the next timer's deadline and the time now.
+fn coalescing_pause(
+    next_timer: Option<havip_vrrp::Time>,
+    now: havip_vrrp::Time,
+) -> Option<std::time::Duration> {
+    let pause = match next_timer {
+        Some(deadline) => RECV_COALESCE.min(deadline.saturating_since(now)),
+        None => RECV_COALESCE,
+    };
+    (pause >= COALESCE_MIN_PAUSE).then_some(pause)
+}
+
+fn count_sent(inst: &RunningInstance) {
+    inst.live
+        .counters
+        .adverts_sent
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts a failed advert on its instance, and says so (rate-limited per instance).
+fn count_send_error(
+    inst: &RunningInstance,
+    dst: IpAddr,
+    error: &str,
+    warnings: &mut RateLimiter<(u64, &'static str)>,
+) {
+    inst.live
+        .counters
+        .send_errors
+        .fetch_add(1, Ordering::Relaxed);
+    if let Some(suppressed) = warnings.check((inst.id.0, "send"), Instant::now()) {
+        warn!(instance = %inst.name, dst = %dst, error, suppressed, "sending an advert failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use havip_vrrp::Time;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reader_pauses_for_a_burst_but_never_past_the_next_timer() {
+        let now = Time::from_millis(1_000);
+        assert_eq!(coalescing_pause(None, now), Some(RECV_COALESCE));
+        let far = now + Duration::from_millis(5);
+        assert_eq!(coalescing_pause(Some(far), now), Some(RECV_COALESCE));
+        let soon = now + Duration::from_micros(200);
+        assert_eq!(
+            coalescing_pause(Some(soon), now),
+            Some(Duration::from_micros(200)),
+            "cut short by the timer"
+        );
+        let imminent = now + Duration::from_micros(20);
+        assert_eq!(coalescing_pause(Some(imminent), now), None, "not worth it");
+        let overdue = now - Duration::from_millis(1);
+        assert_eq!(coalescing_pause(Some(overdue), now), None, "a timer is due");
     }
 }

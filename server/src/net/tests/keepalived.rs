@@ -4,6 +4,7 @@
 //! here. keepalived is required (CI installs it); a missing one fails the test.
 
 use crate::net::Netlink;
+use crate::net::mmsg::RecvBatch;
 use crate::net::socket::{AdvertSocket, RECV_BUF_LEN};
 use crate::net::testns::{NetNs, ifindex, skip, usable_link_local, veth};
 use havip_vrrp::packet::{
@@ -171,12 +172,14 @@ fn keepalived_accepts_our_adverts_and_we_decode_its_own() {
 
         // Silence: keepalived becomes master, and its adverts decode here.
         let mut heard = Vec::new();
-        let mut buf = vec![0u8; RECV_BUF_LEN];
+        let mut batch = RecvBatch::new(1, RECV_BUF_LEN);
         for socket in [&s4, &s6] {
-            let r = timeout(Duration::from_secs(15), socket.recv(&mut buf))
+            timeout(Duration::from_secs(15), socket.recv_batch(&mut batch))
                 .await
                 .expect("keepalived sent no advert")
                 .unwrap();
+            let r = socket.received(&batch, 0).unwrap().unwrap();
+            let buf = batch.buffer(0);
             check_ttl(r.ttl).unwrap();
             let ctx = DecodeContext {
                 family: socket.family(),
@@ -184,7 +187,7 @@ fn keepalived_accepts_our_adverts_and_we_decode_its_own() {
                 dst: r.dst,
                 auth: &Auth::None,
             };
-            let decoded = decode(r.message(&buf), &ctx)
+            let decoded = decode(r.message(buf), &ctx)
                 .unwrap_or_else(|e| panic!("keepalived's advert does not decode: {e}"));
             heard.push((r.src, r.dst, decoded.vrid, decoded.priority));
         }

@@ -2,6 +2,7 @@
 //! the other receives (addresses, TTL, bytes, checksum), multicast does not loop back,
 //! and a socket only hears its own interface.
 
+use crate::net::mmsg::{RecvBatch, SendBatch};
 use crate::net::socket::{AdvertSocket, RECV_BUF_LEN, Received};
 use crate::net::testns::{Capture, NetNs, ifindex, skip, usable_link_local, veth};
 use crate::net::{NetError, Netlink};
@@ -48,14 +49,23 @@ fn advert(vips: &[IpAddr], src: IpAddr, dst: IpAddr) -> Vec<u8> {
     out
 }
 
-/// Receives one advert, checks that it decodes (checksum included) with the addresses it
-/// came with, and returns where it came from with its bytes.
-async fn receive(socket: &AdvertSocket) -> (Received, Vec<u8>) {
-    let mut buf = vec![0u8; RECV_BUF_LEN];
-    let received = timeout(WAIT, socket.recv(&mut buf))
+/// Waits for one datagram, read into a slot of `buf_len` bytes; with its slot's bytes.
+async fn recv_one(socket: &AdvertSocket, buf_len: usize) -> (Result<Received, NetError>, Vec<u8>) {
+    let mut batch = RecvBatch::new(1, buf_len);
+    let count = timeout(WAIT, socket.recv_batch(&mut batch))
         .await
         .expect("no advert arrived")
         .unwrap();
+    assert_eq!(count, 1);
+    let received = socket.received(&batch, 0).unwrap();
+    (received, batch.buffer(0).to_vec())
+}
+
+/// Receives one advert, checks that it decodes (checksum included) with the addresses it
+/// came with, and returns where it came from with its bytes.
+async fn receive(socket: &AdvertSocket) -> (Received, Vec<u8>) {
+    let (received, buf) = recv_one(socket, RECV_BUF_LEN).await;
+    let received = received.unwrap();
     let msg = received.message(&buf).to_vec();
     let ctx = DecodeContext {
         family: socket.family(),
@@ -72,9 +82,9 @@ async fn receive(socket: &AdvertSocket) -> (Received, Vec<u8>) {
 /// Nothing queued on `socket`, a while after the last packet that could have reached it.
 async fn assert_nothing_queued(socket: &AdvertSocket, why: &str) {
     sleep(Duration::from_millis(300)).await;
-    let mut buf = vec![0u8; RECV_BUF_LEN];
-    let got = socket.try_recv(&mut buf).unwrap();
-    assert!(got.is_none(), "{why}: received {got:?}");
+    let mut batch = RecvBatch::new(4, RECV_BUF_LEN);
+    let got = socket.try_recv_batch(&mut batch).unwrap();
+    assert_eq!(got, 0, "{why}: received {:?}", socket.received(&batch, 0));
 }
 
 /// The first VRRP frame (IP protocol 112) `capture` saw for `ethertype`.
@@ -150,11 +160,9 @@ fn ipv4_adverts_cross_the_link_as_sent() {
                 let third = receive(&socket).await;
 
                 // TTL is read from each packet, not assumed: one sent with TTL 1 shows 1.
-                let mut buf = vec![0u8; RECV_BUF_LEN];
-                let low_ttl = timeout(WAIT, socket.recv(&mut buf)).await.unwrap().unwrap();
+                let low_ttl = recv_one(&socket, RECV_BUF_LEN).await.0.unwrap();
                 // A buffer too small for the datagram: reported, and the next one is fine.
-                let mut tiny = [0u8; 16];
-                let truncated = timeout(WAIT, socket.recv(&mut tiny)).await.unwrap();
+                let truncated = recv_one(&socket, 16).await.0;
                 let after = receive(&socket).await;
                 sent_rx.await.unwrap();
                 (first, second, third, low_ttl, truncated, after)
@@ -279,8 +287,7 @@ fn ipv6_adverts_cross_the_link_from_the_link_local_address() {
                 ready_tx.send(()).unwrap();
                 let first = receive(&socket).await;
                 let second = receive(&socket).await;
-                let mut buf = vec![0u8; RECV_BUF_LEN];
-                let low_hops = timeout(WAIT, socket.recv(&mut buf)).await.unwrap().unwrap();
+                let low_hops = recv_one(&socket, RECV_BUF_LEN).await.0.unwrap();
                 sent_rx.await.unwrap();
                 socket.leave_multicast().unwrap();
                 socket.leave_multicast().unwrap(); // twice is fine
@@ -291,10 +298,24 @@ fn ipv6_adverts_cross_the_link_from_the_link_local_address() {
             ready_rx.await.unwrap();
             let socket = AdvertSocket::open(Family::Ipv6, ifindex("va"), "va").unwrap();
             socket.join_multicast().unwrap();
-            socket.send(IpAddr::V6(src), group, &multicast).unwrap();
+            // Both in one sendmmsg, each with its source as IPV6_PKTINFO.
+            let mut batch = SendBatch::default();
             socket
-                .send(IpAddr::V6(src), IpAddr::V6(peer), &unicast)
+                .queue(&mut batch, IpAddr::V6(src), group, &multicast)
                 .unwrap();
+            socket
+                .queue(&mut batch, IpAddr::V6(src), IpAddr::V6(peer), &unicast)
+                .unwrap();
+            let mut outcomes = Vec::new();
+            socket.flush(&mut batch, |dst, outcome| {
+                outcomes.push((dst, outcome.map_err(|e| e.to_string())))
+            });
+            assert_eq!(
+                outcomes,
+                vec![(group, Ok(())), (IpAddr::V6(peer), Ok(()))],
+                "each advert reported, in order"
+            );
+            assert!(batch.is_empty());
 
             let hops1 = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(112))).unwrap();
             hops1.bind_device(Some(b"va")).unwrap();
@@ -404,5 +425,93 @@ fn open_on_a_missing_interface_fails_cleanly() {
         );
         assert_eq!(err.raw_os_error(), Some(libc::ENODEV));
         assert!(err.is_interface_gone());
+    });
+}
+
+/// Adverts queued together go out with one sendmmsg and a backlog comes in with one
+/// recvmmsg, each datagram with its own addresses; a send that fails is reported for that
+/// advert alone.
+#[test]
+fn adverts_go_out_and_come_in_by_the_batch() {
+    if skip("adverts_go_out_and_come_in_by_the_batch") {
+        return;
+    }
+    let a = NetNs::new("a");
+    let b = NetNs::new("b");
+    veth(&a, "va", &b, "vb");
+    a.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
+    b.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    let group = IpAddr::V4(MULTICAST_V4);
+    let sources: Vec<IpAddr> = (1..=5)
+        .map(|i| v4(&format!("192.0.2.{}", 10 + i)))
+        .collect();
+    let adverts: Vec<Vec<u8>> = sources
+        .iter()
+        .map(|&src| advert(&[v4("192.0.2.100")], src, group))
+        .collect();
+
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (sent_tx, sent_rx) = oneshot::channel::<()>();
+    thread::scope(|s| {
+        let receiver = s.spawn(|| {
+            b.run(|| async move {
+                let socket = AdvertSocket::open(Family::Ipv4, ifindex("vb"), "vb").unwrap();
+                socket.join_multicast().unwrap();
+                ready_tx.send(()).unwrap();
+                sent_rx.await.unwrap();
+                // All five are queued by now: one call with room for eight takes them all.
+                let mut batch = RecvBatch::new(8, RECV_BUF_LEN);
+                let count = socket.try_recv_batch(&mut batch).unwrap();
+                let got: Vec<(IpAddr, Vec<u8>)> = (0..count)
+                    .map(|i| {
+                        let rx = socket.received(&batch, i).unwrap().unwrap();
+                        (rx.src, rx.message(batch.buffer(i)).to_vec())
+                    })
+                    .collect();
+                assert!(socket.received(&batch, count).is_none());
+                got
+            })
+        });
+        a.run(|| async {
+            ready_rx.await.unwrap();
+            let socket = AdvertSocket::open(Family::Ipv4, ifindex("va"), "va").unwrap();
+            let mut batch = SendBatch::default();
+            for (src, msg) in sources.iter().zip(&adverts) {
+                socket.queue(&mut batch, *src, group, msg).unwrap();
+            }
+            // One more, larger than the link's MTU (1500), which the kernel refuses to send
+            // (EMSGSIZE, IP_HDRINCL does not fragment): it fails alone.
+            let unicast = v4("192.0.2.2");
+            socket
+                .queue(&mut batch, sources[0], unicast, &[0u8; 2000])
+                .unwrap();
+            socket
+                .queue(&mut batch, sources[1], group, &adverts[1])
+                .unwrap();
+            assert_eq!(batch.len(), 7);
+            let mut outcomes = Vec::new();
+            socket.flush(&mut batch, |dst, outcome| {
+                outcomes.push((dst, outcome.is_ok()))
+            });
+            assert_eq!(outcomes.len(), 7, "{outcomes:?}");
+            assert_eq!(outcomes[5], (unicast, false), "{outcomes:?}");
+            assert!(
+                outcomes
+                    .iter()
+                    .filter(|(dst, _)| *dst == group)
+                    .all(|(_, ok)| *ok),
+                "{outcomes:?}"
+            );
+            sleep(Duration::from_millis(200)).await;
+            sent_tx.send(()).unwrap();
+        });
+        let got = receiver.join().unwrap();
+        let mut expected: Vec<(IpAddr, Vec<u8>)> = sources
+            .iter()
+            .copied()
+            .zip(adverts.iter().cloned())
+            .collect();
+        expected.push((sources[1], adverts[1].clone()));
+        assert_eq!(got, expected);
     });
 }

@@ -323,11 +323,7 @@ impl Instance {
         fx.actions.push(Action::SendGratuitous {
             count: self.config.garp.repeat,
         });
-        self.arm(
-            Timer::Advert,
-            now + self.config.advert_interval.as_duration(),
-            fx,
-        );
+        self.arm(Timer::Advert, self.next_advert_slot(now), fx);
         if let Some(delay) = self.config.garp.delay {
             self.arm(Timer::GarpDelay, now + delay, fx);
         }
@@ -547,11 +543,7 @@ impl Instance {
         fx.actions.push(Action::SendAdvert {
             priority: self.effective_priority,
         });
-        self.arm(
-            Timer::Advert,
-            now + self.config.advert_interval.as_duration(),
-            fx,
-        );
+        self.arm(Timer::Advert, self.next_advert_slot(now), fx);
     }
 
     fn lists_same_addresses(&self, theirs: &[IpAddr]) -> bool {
@@ -590,8 +582,12 @@ impl Instance {
                 fx.actions.push(Action::SendAdvert {
                     priority: self.effective_priority,
                 });
-                let next =
-                    self.next_on_cadence(deadline, self.config.advert_interval.as_duration(), now);
+                let interval = self.config.advert_interval.as_duration();
+                let next = if deadline + interval > now {
+                    deadline + interval
+                } else {
+                    self.next_advert_slot(now)
+                };
                 self.arm(Timer::Advert, next, fx);
             }
             (Timer::PreemptDelay, State::Backup) => self.preempt_delay_passed = true,
@@ -610,6 +606,25 @@ impl Instance {
             // A timer that outlived its state is harmless; the state change cancelled it
             // and the runtime delivered it anyway.
             _ => {}
+        }
+    }
+
+    /// When the advert after one sent at `now` is due: the next whole multiple of
+    /// Advertisement_Interval on the time line, so at most one interval later (RFC 9568
+    /// §6.4.3 resets the Adver_Timer to the interval; an earlier advert only refreshes the
+    /// backups sooner). Every master with the same interval then advertises at the same
+    /// moments, and a runtime serving many of them wakes once per interval for all of
+    /// them, instead of once per instance, with backups receiving them in one burst.
+    fn next_advert_slot(&self, now: Time) -> Time {
+        let interval = self.config.advert_interval.as_duration();
+        let period = interval.as_nanos();
+        if period == 0 {
+            return now + interval;
+        }
+        let slot = (now.since_origin().as_nanos() / period + 1) * period;
+        match u64::try_from(slot) {
+            Ok(nanos) => Time::from_duration(Duration::from_nanos(nanos)),
+            Err(_) => now + interval,
         }
     }
 

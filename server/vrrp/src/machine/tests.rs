@@ -414,14 +414,14 @@ fn rfc9568_6_4_3_master_advertises_every_interval() {
         h.instance.deadline(Timer::Advert),
         Some(start + Duration::from_millis(100))
     );
-    // Woken more than a whole interval late: start a fresh cadence from now.
+    // Woken more than a whole interval late: go on from the next slot after now.
     let late = start + Duration::from_millis(450);
     h.fx.clear();
     h.instance
         .handle(Input::TimerFired(Timer::Advert), late, &mut h.fx);
     assert_eq!(
         h.instance.deadline(Timer::Advert),
-        Some(late + Duration::from_millis(100))
+        Some(start + Duration::from_millis(500))
     );
 }
 
@@ -667,7 +667,9 @@ fn answers_to_a_flood_of_lower_priority_adverts_are_limited() {
     assert!(sends(h.advert(21_002, "10.0.0.3", 0)).is_empty());
 }
 
-/// RFC 9568 §6.4.3: priority 0 from another router → send an advert and reset Adver_Timer.
+/// RFC 9568 §6.4.3: priority 0 from another router → send an advert and reset Adver_Timer,
+/// here to the next advert slot (at most an interval later; see
+/// `masters_advertise_on_shared_slots`).
 #[test]
 fn rfc9568_6_4_3_master_answers_priority_zero() {
     let mut h = Harness::make_master(config());
@@ -675,7 +677,52 @@ fn rfc9568_6_4_3_master_answers_priority_zero() {
     assert_eq!(sends(&fx), vec![100]);
     assert_eq!(
         h.instance.deadline(Timer::Advert),
-        Some(Time::from_millis(21_050))
+        Some(Time::from_millis(21_000))
+    );
+}
+
+/// Ours, not the RFC's: the advert after one sent at once (on becoming master, or an
+/// answer) is due on the next whole multiple of Advertisement_Interval, never later than
+/// the interval RFC 9568 §6.4.3 resets the Adver_Timer to. So masters that took over at
+/// different moments advertise together, and a runtime serving many wakes once per
+/// interval for all of them.
+#[test]
+fn masters_advertise_on_shared_slots() {
+    let interval = config_with(|c| c.advert_interval = cs(10));
+    let mut deadlines = Vec::new();
+    for started_at in [1_234, 1_777, 1_999] {
+        let mut h = Harness::new(interval.clone());
+        h.feed(started_at, Input::Startup);
+        let took_over = h.instance.deadline(Timer::MasterDown).unwrap();
+        h.fx.clear();
+        h.instance
+            .handle(Input::TimerFired(Timer::MasterDown), took_over, &mut h.fx);
+        assert_eq!(only_transition(&h.fx).to, State::Master);
+        let at = h.instance.deadline(Timer::Advert).unwrap();
+        assert!(
+            at > took_over && at - took_over <= Duration::from_millis(100),
+            "took over at {took_over}, next advert at {at}"
+        );
+        assert_eq!(
+            at.since_origin().as_nanos() % 100_000_000,
+            0,
+            "{at} is not on a slot"
+        );
+        deadlines.push(at);
+    }
+    assert_ne!(deadlines[0], deadlines[1], "took over at different moments");
+    // A late wake-up keeps the slot; one more than an interval late starts on the next.
+    let mut h = Harness::make_master(interval);
+    let due = h.instance.deadline(Timer::Advert).unwrap();
+    h.fx.clear();
+    h.instance.handle(
+        Input::TimerFired(Timer::Advert),
+        due + Duration::from_millis(250),
+        &mut h.fx,
+    );
+    assert_eq!(
+        h.instance.deadline(Timer::Advert),
+        Some(due + Duration::from_millis(300))
     );
 }
 
@@ -1264,8 +1311,14 @@ fn conformance_replay_of_a_takeover_and_a_return() {
             },
             at: takeover,
         }),
+        // The next advert on the next slot: the first whole second after the takeover.
         Record::Action {
-            at: takeover + Duration::from_secs(1),
+            at: Time::from_millis(5000),
+            action: Action::SendAdvert { priority: 100 },
+        },
+        // The periodic advert due on the same slot as the master's return.
+        Record::Action {
+            at: Time::from_millis(6000),
             action: Action::SendAdvert { priority: 100 },
         },
         // The parting advert of a master that steps down (ours, not the RFC's; see
@@ -1433,7 +1486,9 @@ fn rfc9568_6_4_two_routers_elect_and_fail_over() {
         node("10.0.0.1", 150, true),
         node("10.0.0.2", 100, true),
     ]);
-    lan.run_until(Time::from_millis(10_000));
+    // Killed between two adverts (they go out on whole seconds), so the last one sent is
+    // the last one heard.
+    lan.run_until(Time::from_millis(10_500));
     assert_eq!(lan.masters(), vec![0]);
     let last_advert = lan.routers[0].0.deadline(Timer::Advert).unwrap() - Duration::from_secs(1);
     lan.kill(0); // crashed: no more adverts
