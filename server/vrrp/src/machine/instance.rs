@@ -12,6 +12,12 @@ use crate::types::{AdvertInterval, Version, priority};
 use core::time::Duration;
 use std::net::IpAddr;
 
+/// How many groups masters' adverts are spread over within an interval, by VRID: one
+/// burst of every instance's adverts per interval is cheapest to wake for, but a burst of
+/// 255 takes the host a millisecond and more to deliver, which shows as jitter; four keep
+/// bursts to about 64 adverts.
+pub const ADVERT_PHASES: u8 = 4;
+
 /// Another router as last heard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Peer {
@@ -609,19 +615,27 @@ impl Instance {
         }
     }
 
-    /// When the advert after one sent at `now` is due: the next whole multiple of
-    /// Advertisement_Interval on the time line, so at most one interval later (RFC 9568
-    /// §6.4.3 resets the Adver_Timer to the interval; an earlier advert only refreshes the
-    /// backups sooner). Every master with the same interval then advertises at the same
-    /// moments, and a runtime serving many of them wakes once per interval for all of
-    /// them, instead of once per instance, with backups receiving them in one burst.
+    /// When the advert after one sent at `now` is due: the next of this VRID's slots,
+    /// which recur every Advertisement_Interval on the time line, so at most one interval
+    /// later (RFC 9568 §6.4.3 resets the Adver_Timer to the interval; an earlier advert
+    /// only refreshes the backups sooner). Masters with the same interval then advertise
+    /// together, in [`ADVERT_PHASES`] groups by VRID: a runtime serving many wakes a few
+    /// times per interval for all of them instead of once per instance, and their backups
+    /// receive a few bursts rather than a steady trickle.
     fn next_advert_slot(&self, now: Time) -> Time {
         let interval = self.config.advert_interval.as_duration();
         let period = interval.as_nanos();
         if period == 0 {
             return now + interval;
         }
-        let slot = (now.since_origin().as_nanos() / period + 1) * period;
+        let phase = u128::from(self.config.vrid.get() % ADVERT_PHASES);
+        let offset = period * phase / u128::from(ADVERT_PHASES);
+        let now_ns = now.since_origin().as_nanos();
+        let slot = if now_ns < offset {
+            offset
+        } else {
+            offset + ((now_ns - offset) / period + 1) * period
+        };
         match u64::try_from(slot) {
             Ok(nanos) => Time::from_duration(Duration::from_nanos(nanos)),
             Err(_) => now + interval,

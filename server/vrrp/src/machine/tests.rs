@@ -170,9 +170,10 @@ fn rfc9568_6_4_1_address_owner_starts_as_master() {
             .iter()
             .any(|a| matches!(a, Action::AddVips { .. }))
     );
+    // VRID 51's slots are 750 ms into each second (see masters_advertise_on_shared_slots).
     assert_eq!(
         h.instance.deadline(Timer::Advert),
-        Some(Time::from_millis(1000))
+        Some(Time::from_millis(750))
     );
 }
 
@@ -184,7 +185,8 @@ fn rfc9568_6_4_1_address_owner_starts_as_master() {
 fn rfc9568_6_4_2_master_down_timer_makes_backup_master() {
     let mut h = Harness::started(config());
     h.advert(100, "10.0.0.1", 150);
-    let transitions = h.run_until(3800);
+    // Up to just after the takeover (3709.375 ms), before its next advert slot (3750 ms).
+    let transitions = h.run_until(3710);
     assert_eq!(transitions.len(), 1);
     let t = transitions[0];
     assert_eq!(t.to, State::Master);
@@ -677,15 +679,16 @@ fn rfc9568_6_4_3_master_answers_priority_zero() {
     assert_eq!(sends(&fx), vec![100]);
     assert_eq!(
         h.instance.deadline(Timer::Advert),
-        Some(Time::from_millis(21_000))
+        Some(Time::from_millis(20_750))
     );
 }
 
 /// Ours, not the RFC's: the advert after one sent at once (on becoming master, or an
-/// answer) is due on the next whole multiple of Advertisement_Interval, never later than
-/// the interval RFC 9568 §6.4.3 resets the Adver_Timer to. So masters that took over at
-/// different moments advertise together, and a runtime serving many wakes once per
-/// interval for all of them.
+/// answer) is due on the VRID's next slot, never later than the interval RFC 9568 §6.4.3
+/// resets the Adver_Timer to. Slots recur every Advertisement_Interval, at one of
+/// ADVERT_PHASES offsets chosen by VRID (51 % 4 = 3: three quarters in). So masters that
+/// took over at different moments advertise together, and a runtime serving many wakes a
+/// few times per interval for all of them.
 #[test]
 fn masters_advertise_on_shared_slots() {
     let interval = config_with(|c| c.advert_interval = cs(10));
@@ -705,12 +708,28 @@ fn masters_advertise_on_shared_slots() {
         );
         assert_eq!(
             at.since_origin().as_nanos() % 100_000_000,
-            0,
-            "{at} is not on a slot"
+            75_000_000,
+            "{at} is not on VRID 51's slot"
         );
         deadlines.push(at);
     }
     assert_ne!(deadlines[0], deadlines[1], "took over at different moments");
+    // Another VRID has another phase: a quarter in for VRID 1.
+    let mut other = Harness::new(config_with(|c| {
+        c.advert_interval = cs(10);
+        c.vrid = Vrid::new(1).unwrap();
+    }));
+    other.feed(1_234, Input::Startup);
+    let took_over = other.instance.deadline(Timer::MasterDown).unwrap();
+    other.instance.handle(
+        Input::TimerFired(Timer::MasterDown),
+        took_over,
+        &mut other.fx,
+    );
+    assert_eq!(
+        other.instance.deadline(Timer::Advert),
+        Some(Time::from_millis(1_625))
+    );
     // A late wake-up keeps the slot; one more than an interval late starts on the next.
     let mut h = Harness::make_master(interval);
     let due = h.instance.deadline(Timer::Advert).unwrap();
@@ -1193,9 +1212,10 @@ fn live_interval_change_on_a_master() {
     let fx = h.feed(20_000, Input::ConfigChanged(&new)).clone();
     assert!(fx.transitions.is_empty());
     assert_eq!(sends(&fx), vec![100]);
+    // The next of VRID 51's slots at the new interval: 75 ms into each 100 ms.
     assert_eq!(
         h.instance.deadline(Timer::Advert),
-        Some(Time::from_millis(20_100))
+        Some(Time::from_millis(20_075))
     );
 }
 
@@ -1311,14 +1331,13 @@ fn conformance_replay_of_a_takeover_and_a_return() {
             },
             at: takeover,
         }),
-        // The next advert on the next slot: the first whole second after the takeover.
+        // The next adverts on VRID 51's slots, 750 ms into each second.
         Record::Action {
-            at: Time::from_millis(5000),
+            at: Time::from_millis(4750),
             action: Action::SendAdvert { priority: 100 },
         },
-        // The periodic advert due on the same slot as the master's return.
         Record::Action {
-            at: Time::from_millis(6000),
+            at: Time::from_millis(5750),
             action: Action::SendAdvert { priority: 100 },
         },
         // The parting advert of a master that steps down (ours, not the RFC's; see
