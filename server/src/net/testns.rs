@@ -150,6 +150,16 @@ pub fn veth(a: &NetNs, a_if: &str, b: &NetNs, b_if: &str) {
     b.ip(&["link", "set", b_if, "up"]);
 }
 
+/// Namespaces `a` and `b` joined by veth `va` – `vb`, holding 192.0.2.1/24 and 192.0.2.2/24.
+pub fn ipv4_pair() -> (NetNs, NetNs) {
+    let a = NetNs::new("a");
+    let b = NetNs::new("b");
+    veth(&a, "va", &b, "vb");
+    a.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
+    b.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    (a, b)
+}
+
 /// Moves the calling thread into namespace `name`, and makes sure it worked.
 fn enter(name: &str) {
     let file = File::open(format!("{NETNS_DIR}/{name}"))

@@ -6,7 +6,7 @@
 use crate::net::Netlink;
 use crate::net::mmsg::RecvBatch;
 use crate::net::socket::{AdvertSocket, RECV_BUF_LEN};
-use crate::net::testns::{NetNs, ifindex, skip, usable_link_local, veth};
+use crate::net::testns::{NetNs, ifindex, ipv4_pair, skip, usable_link_local};
 use havip_vrrp::packet::{
     AdvertFields, Auth, ChecksumForm, DecodeContext, EncodeContext, MULTICAST_V4, MULTICAST_V6,
     check_ttl, decode, encode,
@@ -125,11 +125,7 @@ fn keepalived_accepts_our_adverts_and_we_decode_its_own() {
     if skip("keepalived_accepts_our_adverts_and_we_decode_its_own") {
         return;
     }
-    let a = NetNs::new("a");
-    let b = NetNs::new("b");
-    veth(&a, "va", &b, "vb");
-    a.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
-    b.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    let (a, b) = ipv4_pair();
     let src4: IpAddr = "192.0.2.1".parse().unwrap();
     let group4 = IpAddr::V4(MULTICAST_V4);
     let group6 = IpAddr::V6(MULTICAST_V6);

@@ -4,7 +4,7 @@
 
 use crate::net::mmsg::{RecvBatch, SendBatch};
 use crate::net::socket::{AdvertSocket, RECV_BUF_LEN, Received};
-use crate::net::testns::{Capture, NetNs, ifindex, skip, usable_link_local, veth};
+use crate::net::testns::{Capture, NetNs, ifindex, ipv4_pair, skip, usable_link_local, veth};
 use crate::net::{NetError, Netlink};
 use havip_vrrp::packet::{
     AdvertFields, Auth, ChecksumForm, DecodeContext, EncodeContext, MULTICAST_V4, MULTICAST_V6,
@@ -436,11 +436,7 @@ fn adverts_go_out_and_come_in_by_the_batch() {
     if skip("adverts_go_out_and_come_in_by_the_batch") {
         return;
     }
-    let a = NetNs::new("a");
-    let b = NetNs::new("b");
-    veth(&a, "va", &b, "vb");
-    a.ip(&["addr", "add", "192.0.2.1/24", "dev", "va"]);
-    b.ip(&["addr", "add", "192.0.2.2/24", "dev", "vb"]);
+    let (a, b) = ipv4_pair();
     let group = IpAddr::V4(MULTICAST_V4);
     let sources: Vec<IpAddr> = (1..=5)
         .map(|i| v4(&format!("192.0.2.{}", 10 + i)))
