@@ -13,7 +13,6 @@ use super::netlink::{
     InterfaceAddress, Netlink, interface_address, is_up, link_name, require_runtime,
 };
 use futures::StreamExt;
-use futures::TryStreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use rtnetlink::MulticastGroup;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
@@ -235,15 +234,9 @@ impl State {
     /// Re-reads every link and address and returns how they differ from what was
     /// reported; afterwards the state is the kernel's.
     async fn resync(&mut self, nl: &Netlink) -> Result<Vec<LinkEvent>, NetError> {
-        let links: Vec<LinkMessage> = nl
-            .handle()
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| super::netlink::netlink_error("list interfaces".into(), e))?;
-        let links: HashMap<u32, LinkState> = links
+        let links: HashMap<u32, LinkState> = nl
+            .links()
+            .await?
             .iter()
             .map(|l| {
                 let state = LinkState {

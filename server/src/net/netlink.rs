@@ -14,11 +14,16 @@ use rtnetlink::{AddressMessageBuilder, Handle, LinkGetRequest};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// A connection to the kernel's routing netlink; cheap to clone, all clones share it.
 #[derive(Clone, Debug)]
 pub struct Netlink {
     handle: Handle,
+    /// Held for the whole of a dump (a request for all links or addresses): the kernel
+    /// runs one dump per netlink socket at a time and refuses a second one with EBUSY,
+    /// and the daemon's tasks (manager, trackers, host operations) share one socket.
+    dumps: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// An interface as the runtime needs to know it.
@@ -59,11 +64,14 @@ impl Netlink {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|source| NetError::NetlinkConnect { source })?;
         tokio::spawn(connection);
-        Ok(Netlink { handle })
+        Ok(Self::from_handle(handle))
     }
 
     pub(crate) fn from_handle(handle: Handle) -> Self {
-        Netlink { handle }
+        Netlink {
+            handle,
+            dumps: Arc::default(),
+        }
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -116,14 +124,7 @@ impl Netlink {
 
     /// Every interface, with its addresses.
     pub async fn interfaces(&self) -> Result<Vec<InterfaceInfo>, NetError> {
-        let links: Vec<LinkMessage> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| netlink_error("list interfaces".into(), e))?;
+        let links = self.links().await?;
         let mut by_index: HashMap<u32, Vec<InterfaceAddress>> = HashMap::new();
         for (index, address) in self.addresses(None).await? {
             by_index.entry(index).or_default().push(address);
@@ -137,6 +138,18 @@ impl Netlink {
             .collect())
     }
 
+    /// Every link as the kernel reports it.
+    pub(crate) async fn links(&self) -> Result<Vec<LinkMessage>, NetError> {
+        let _dump = self.dumps.lock().await;
+        self.handle
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| netlink_error("list interfaces".into(), e))
+    }
+
     /// The addresses of interface `index`, or of all interfaces, with their interface
     /// index, in the kernel's order (an IPv4 primary before its secondaries).
     pub(crate) async fn addresses(
@@ -147,6 +160,8 @@ impl Netlink {
         if let Some(index) = index {
             request = request.set_link_index_filter(index);
         }
+        // Filtered by interface or not, an address request is a dump.
+        let _dump = self.dumps.lock().await;
         let messages: Vec<AddressMessage> = request.execute().try_collect().await.map_err(|e| {
             let op = match index {
                 Some(index) => format!("list the addresses of interface {index}"),

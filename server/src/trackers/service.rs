@@ -267,15 +267,16 @@ impl Service {
                 }
             }
             Msg::LookedUp { name, epoch, found } => {
-                self.lookups.remove(&name);
                 match found {
                     Ok(found) => {
+                        self.lookups.remove(&name);
                         if self.links.looked_up(&name, epoch, found) {
                             self.refresh_where(follows_interface(&name));
                         }
                     }
+                    // The lookup asks again by itself, so it stays in `lookups`.
                     Err(e) => {
-                        warn!(interface = %name, error = %e, "cannot look up a tracked interface; its trackers count as failing");
+                        warn!(interface = %name, error = %e, "cannot look up a tracked interface; its trackers count as failing until a retry succeeds");
                         let detail = format!("cannot query interface {name}: {e}");
                         for (id, i) in self.matching(follows_interface(&name)) {
                             self.forward(id, i, Health::Failing, detail.clone());
@@ -379,13 +380,18 @@ impl Service {
         let netlink = self.netlink.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let found = match netlink.interface(&name).await {
-                Ok(info) => Ok(info.map(|i| (i.index, i.up))),
-                Err(e) => Err(e.to_string()),
+            let lookup = || async {
+                match netlink.interface(&name).await {
+                    Ok(info) => Ok(info.map(|i| (i.index, i.up))),
+                    Err(e) => Err(e.to_string()),
+                }
             };
-            if let Some(tx) = tx.upgrade() {
-                let _ = tx.send(Msg::LookedUp { name, epoch, found });
-            }
+            let report = |found| {
+                let Some(tx) = tx.upgrade() else { return false };
+                let name = name.clone();
+                tx.send(Msg::LookedUp { name, epoch, found }).is_ok()
+            };
+            look_up_until_answered(lookup, report).await;
         });
     }
 
@@ -502,6 +508,38 @@ impl Service {
     }
 }
 
+/// How long a failed interface lookup waits before it asks again; the wait doubles
+/// after each failure up to the second bound, so a lasting failure logs rarely.
+const LOOKUP_RETRY_FIRST: Duration = Duration::from_millis(250);
+const LOOKUP_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Asks `lookup` until it answers without an error, handing every outcome to `report`.
+/// A failed lookup must not leave a tracker failing for good: without a link event
+/// nothing else would ask again. Stops early when `report` says nobody is listening.
+async fn look_up_until_answered<T, E, Fut>(
+    mut lookup: impl FnMut() -> Fut,
+    mut report: impl FnMut(Result<T, E>) -> bool,
+) where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut wait = LOOKUP_RETRY_FIRST;
+    loop {
+        match lookup().await {
+            Ok(found) => {
+                report(Ok(found));
+                return;
+            }
+            Err(e) => {
+                if !report(Err(e)) {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(LOOKUP_RETRY_MAX);
+    }
+}
+
 async fn run_script(
     check: ScriptCheck,
     ctx: Context,
@@ -541,5 +579,69 @@ async fn read_file(path: PathBuf, id: InstanceId, probe: u64, tx: mpsc::WeakUnbo
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_lookup_asks_again_backing_off_until_it_is_answered() {
+        let started = Instant::now();
+        let attempts = Cell::new(0);
+        let reported = RefCell::new(Vec::new());
+        look_up_until_answered(
+            || {
+                attempts.set(attempts.get() + 1);
+                let n = attempts.get();
+                async move { if n <= 3 { Err(n) } else { Ok(n) } }
+            },
+            |outcome| {
+                reported.borrow_mut().push((started.elapsed(), outcome));
+                true
+            },
+        )
+        .await;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            reported.into_inner(),
+            [
+                (ms(0), Err(1)),
+                (ms(250), Err(2)),
+                (ms(750), Err(3)),
+                (ms(1750), Ok(4)),
+            ],
+            "every outcome is reported, failures with a doubling wait between them"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_stop_when_nobody_listens_and_waits_stop_growing() {
+        let attempts = Cell::new(0);
+        look_up_until_answered(
+            || {
+                attempts.set(attempts.get() + 1);
+                async { Err::<(), _>(()) }
+            },
+            |_| attempts.get() < 3,
+        )
+        .await;
+        assert_eq!(attempts.get(), 3, "no lookup after the report was refused");
+
+        let started = Instant::now();
+        let times = RefCell::new(Vec::new());
+        look_up_until_answered(
+            || {
+                times.borrow_mut().push(started.elapsed());
+                async { Err::<(), _>(()) }
+            },
+            |_| times.borrow().len() < 10,
+        )
+        .await;
+        let times = times.into_inner();
+        let last_wait = times[9] - times[8];
+        assert_eq!(last_wait, LOOKUP_RETRY_MAX, "the wait is capped");
     }
 }

@@ -64,6 +64,43 @@ fn interfaces_are_found_by_name_and_index() {
 }
 
 #[test]
+fn lookups_from_many_tasks_at_once_share_one_connection() {
+    if skip("lookups_from_many_tasks_at_once_share_one_connection") {
+        return;
+    }
+    let a = NetNs::new("a");
+    veth(&a, "va", &a, "vb");
+    a.ip(&["address", "add", "192.0.2.1/24", "dev", "va"]);
+    a.run(|| async {
+        // The kernel runs one dump per netlink socket at a time and answers a second
+        // one with EBUSY; the daemon's tasks share one connection, so their dumps must
+        // take turns.
+        let nl = Netlink::connect().await.unwrap();
+        let lookups: Vec<_> = (0..32)
+            .map(|i| {
+                let nl = nl.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        nl.interfaces().await.map(|all| all.len())
+                    } else {
+                        nl.interface("va")
+                            .await
+                            .map(|va| va.map_or(0, |va| va.addresses.len()))
+                    }
+                })
+            })
+            .collect();
+        for (i, lookup) in lookups.into_iter().enumerate() {
+            let found = lookup.await.unwrap();
+            match found {
+                Ok(n) => assert!(n > 0, "lookup {i} found nothing"),
+                Err(e) => panic!("lookup {i} failed: {e}"),
+            }
+        }
+    });
+}
+
+#[test]
 fn addresses_are_added_and_removed_idempotently() {
     if skip("addresses_are_added_and_removed_idempotently") {
         return;
