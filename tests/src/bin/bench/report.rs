@@ -98,7 +98,8 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
         let _ = writeln!(
             md,
             "*Takeover*: from the fault to the VIP appearing on the backup (netlink monitor). \
-             *Outage*: the longest gap between replies of a client pinging the VIP every {PING_INTERVAL_MS} ms. \
+             *Outage*: the longest gap between replies of a client pinging the VIP every {PING_INTERVAL_MS} ms \
+             (the bench's own ICMP sender, which keeps that pace while replies are missing). \
              The target: no slower than keepalived, and within Master_Down_Interval + 5 ms \
              (Skew_Time + 5 ms for a clean stop). How it is judged: the takeover median within \
              the limit + 5 ms, and the outage median within the limit + 5 ms + the {PING_INTERVAL_MS} ms ping \
