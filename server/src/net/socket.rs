@@ -13,12 +13,13 @@ use super::mmsg::{RawDatagram, RecvBatch, SendBatch};
 use super::sys::register_readable;
 use havip_vrrp::packet::{HEADER_LEN, IPPROTO_VRRP, MULTICAST_V4, MULTICAST_V6, parse_ipv4};
 use havip_vrrp::types::Family;
-use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrIn6, sendmsg, setsockopt, sockopt};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
-use std::io::{self, IoSlice};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use nix::sys::socket::{setsockopt, sockopt};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Mutex, PoisonError};
 use tokio::io::unix::AsyncFd;
 
 /// A receive buffer of this size holds any VRRP advertisement with its IPv4 header: a
@@ -69,7 +70,7 @@ impl Received {
 
 /// A raw socket for VRRP (IP protocol 112) on one interface and family.
 ///
-/// Non-blocking throughout: [`send`](Self::send) never waits and [`recv`](Self::recv) waits
+/// Non-blocking throughout: [`send`](Self::send) never waits and [`recv_batch`](Self::recv_batch) waits
 /// only for a packet, on the tokio runtime it was opened in.
 #[derive(Debug)]
 pub struct AdvertSocket {
@@ -77,6 +78,9 @@ pub struct AdvertSocket {
     family: Family,
     ifindex: u32,
     ifname: String,
+    /// The one-advert batch [`send`](Self::send) goes through, kept so an immediate send
+    /// allocates nothing and takes the same path to the wire as a queued one.
+    immediate: Mutex<SendBatch>,
 }
 
 impl AdvertSocket {
@@ -173,6 +177,7 @@ impl AdvertSocket {
             family,
             ifindex,
             ifname: ifname.to_owned(),
+            immediate: Mutex::default(),
         })
     }
 
@@ -245,11 +250,16 @@ impl AdvertSocket {
     /// that has finished DAD (the kernel checks); adverts use the interface's link-local
     /// address (RFC 9568 §5.1.2.1).
     pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> Result<(), NetError> {
-        let result = match self.outgoing(src, dst, payload)? {
-            Outgoing::V4 { src, dst, total } => self.send_v4(src, dst, total, payload),
-            Outgoing::V6 { src, dst } => self.send_v6(src, dst, payload),
-        };
-        result.map_err(|source| self.send_err(src, dst, source))
+        // Only the data plane's thread sends; a poisoned lock held nothing half done,
+        // since `flush` leaves the batch empty whatever happened.
+        let mut batch = self
+            .immediate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.queue(&mut batch, src, dst, payload)?;
+        let mut outcome = Ok(());
+        self.flush(&mut batch, |_, result| outcome = result);
+        outcome
     }
 
     /// Queues an advert in `batch`, to go out with the others on the next
@@ -267,7 +277,7 @@ impl AdvertSocket {
                 dst: d,
                 total,
             } => batch.push(src, dst, &[&ipv4_header(s, d, total), payload]),
-            Outgoing::V6 { .. } => batch.push(src, dst, &[payload]),
+            Outgoing::V6 => batch.push(src, dst, &[payload]),
         }
         Ok(())
     }
@@ -300,7 +310,7 @@ impl AdvertSocket {
                 if u16::try_from(payload.len()).is_err() {
                     return Err(self.too_long(src.into(), dst.into(), payload));
                 }
-                Ok(Outgoing::V6 { src, dst })
+                Ok(Outgoing::V6)
             }
             _ => Err(NetError::FamilyMismatch {
                 family: self.family,
@@ -327,42 +337,6 @@ impl AdvertSocket {
             dst,
             ifname: self.ifname.clone(),
         }
-    }
-
-    fn send_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, total: u16, payload: &[u8]) -> io::Result<()> {
-        let header = ipv4_header(src, dst, total);
-        let to = SockAddr::from(SocketAddrV4::new(dst, 0));
-        let sent = self
-            .fd
-            .get_ref()
-            .send_to_vectored(&[IoSlice::new(&header), IoSlice::new(payload)], &to)?;
-        check_sent(sent, usize::from(total))
-    }
-
-    fn send_v6(&self, src: Ipv6Addr, dst: Ipv6Addr, payload: &[u8]) -> io::Result<()> {
-        let info = libc::in6_pktinfo {
-            ipi6_addr: libc::in6_addr {
-                s6_addr: src.octets(),
-            },
-            ipi6_ifindex: self.ifindex,
-        };
-        // A link-scoped destination (ff02::12, a peer's fe80:: address) means nothing
-        // without its interface.
-        let scope_id = if is_link_scoped(&dst) {
-            self.ifindex
-        } else {
-            0
-        };
-        let to = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope_id));
-        let sent = sendmsg(
-            self.raw_fd(),
-            &[IoSlice::new(payload)],
-            &[ControlMessage::Ipv6PacketInfo(&info)],
-            MsgFlags::empty(),
-            Some(&to),
-        )
-        .map_err(io::Error::from)?;
-        check_sent(sent, payload.len())
     }
 
     /// Waits until something is queued, then receives up to the batch's capacity of
@@ -476,10 +450,8 @@ enum Outgoing {
         dst: Ipv4Addr,
         total: u16,
     },
-    V6 {
-        src: Ipv6Addr,
-        dst: Ipv6Addr,
-    },
+    /// The kernel writes the header; the source goes in `IPV6_PKTINFO`.
+    V6,
 }
 
 /// Bytes of the IPv4 header written for each advert (no options).
@@ -523,16 +495,6 @@ pub(super) fn is_link_scoped(addr: &Ipv6Addr) -> bool {
     let link_local_unicast = first & 0xffc0 == 0xfe80;
     let small_multicast_scope = addr.is_multicast() && matches!(first & 0x000f, 1 | 2);
     link_local_unicast || small_multicast_scope
-}
-
-/// Raw sockets send a datagram whole or not at all; a short count would be a kernel bug,
-/// but it is reported rather than assumed away.
-fn check_sent(sent: usize, expected: usize) -> io::Result<()> {
-    if sent == expected {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!("sent {sent} of {expected} bytes")))
-    }
 }
 
 /// Asks for [`SOCKET_RECV_BUFFER`], forcing it past `net.core.rmem_max` when allowed.
