@@ -1009,6 +1009,20 @@ impl DataPlane {
                 warn!(instance = %inst.name, from = %from, suppressed, "the other router advertises different virtual addresses; check that both are configured alike");
             }
         }
+        if let Some(late) = fx.master_down_deferred {
+            // A stall hits every instance at once: one line for the host, not one each.
+            if let Some(suppressed) = self
+                .warnings
+                .check((0, "master_down_after_stall"), Instant::now())
+            {
+                warn!(
+                    instance = %inst.name,
+                    late_ms = late.as_secs_f64() * 1000.0,
+                    suppressed,
+                    "the Master_Down_Timer fired late, so havipd itself was stalled (host starved of CPU, VM paused); watching the master for one more Master_Down_Interval before taking over"
+                );
+            }
+        }
         if let Some(rival) = fx.rival_master {
             inst.live
                 .counters

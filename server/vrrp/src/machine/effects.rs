@@ -4,6 +4,7 @@ use crate::machine::transition::Transition;
 use crate::time::Time;
 use crate::types::AdvertInterval;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// The timers an instance uses. Each has at most one deadline at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -123,6 +124,9 @@ pub struct Effects {
     pub address_mismatch_from: Option<IpAddr>,
     /// Set when a master heard another master and a new dual-master episode began.
     pub rival_master: Option<RivalMaster>,
+    /// Set when the Master_Down_Timer fired this late, after a stall of this router, and
+    /// was started again instead of a takeover.
+    pub master_down_deferred: Option<Duration>,
 }
 
 impl Effects {
@@ -133,6 +137,7 @@ impl Effects {
         self.verdict = None;
         self.address_mismatch_from = None;
         self.rival_master = None;
+        self.master_down_deferred = None;
     }
 
     /// Whether nothing at all happened.
@@ -142,5 +147,6 @@ impl Effects {
             && self.verdict.is_none()
             && self.address_mismatch_from.is_none()
             && self.rival_master.is_none()
+            && self.master_down_deferred.is_none()
     }
 }

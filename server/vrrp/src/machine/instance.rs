@@ -99,7 +99,21 @@ pub struct Instance {
     /// link can send them) cannot make it send a flood; kept apart so that a master
     /// leaving just after a lower-priority advert was answered is still answered at once.
     last_answer: [Option<Time>; 2],
+    /// Whether the current silence was already measured again after a stall (see
+    /// [`STALL_LATENESS_MIN`]); cleared by the next accepted advert.
+    stall_grace_given: bool,
 }
+
+/// A Master_Down_Timer that fires later than this, or than an eighth of the master's
+/// interval if that is longer, fired after this router itself was stalled (a paused VM, a
+/// host starved of CPU). The silence it measured is then partly our own: a master that
+/// was stalled with us (one host, one hypervisor) has not had the chance to advertise, and
+/// the kernel may still hold adverts from one elsewhere. So the timer is started again
+/// from the moment we run, once per silence: the master is judged on a Master_Down_Interval
+/// we actually watched. This goes beyond RFC 9568 §6.4.2, which takes over when the timer
+/// fires; it only ever delays a takeover, by at most one Master_Down_Interval, and only
+/// after a stall, so a master that is really gone is still replaced.
+pub const STALL_LATENESS_MIN: Duration = Duration::from_millis(2);
 
 impl Instance {
     /// A new instance in Initialize. Nothing happens until [`Input::Startup`]. The link is
@@ -131,6 +145,7 @@ impl Instance {
             rival_heard: None,
             preempted: None,
             last_answer: [None; 2],
+            stall_grace_given: false,
         })
     }
 
@@ -188,6 +203,12 @@ impl Instance {
             self.effective_priority,
             self.master_adver_interval,
         )
+    }
+
+    /// How late a Master_Down_Timer may fire before the silence it measured is put down
+    /// to a stall of our own; see [`STALL_LATENESS_MIN`].
+    fn stall_lateness(&self) -> Duration {
+        (self.master_adver_interval.as_duration() / 8).max(STALL_LATENESS_MIN)
     }
 
     /// The deadline of `timer`, if armed.
@@ -421,6 +442,7 @@ impl Instance {
         }
         self.master = Some(sender);
         self.takeover = Takeover::Silence;
+        self.stall_grace_given = false;
         self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
         AdvertVerdict::Accepted
     }
@@ -569,6 +591,15 @@ impl Instance {
             (Timer::MasterDown, State::Backup) if self.sync_hold.is_some() => {
                 // Held by the sync group: not master now, but keep watching, so the
                 // protocol resumes where it is once the hold is lifted.
+                self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
+            }
+            (Timer::MasterDown, State::Backup)
+                if self.takeover == Takeover::Silence
+                    && !self.stall_grace_given
+                    && now - deadline > self.stall_lateness() =>
+            {
+                self.stall_grace_given = true;
+                fx.master_down_deferred = Some(now - deadline);
                 self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
             }
             (Timer::MasterDown, State::Backup) => {

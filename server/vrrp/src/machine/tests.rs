@@ -210,6 +210,121 @@ fn rfc9568_6_4_2_master_down_timer_makes_backup_master() {
     assert!(has(&h.fx, Action::SendGratuitous { count: 5 }));
 }
 
+/// RFC 9568 §6.4.2 takes over when the Master_Down_Timer fires. A timer that fires long
+/// after its deadline (500 ms late, at a 1 s interval) fired after this router was itself
+/// stalled, so the silence it measured is partly its own: the timer starts again, and a
+/// master heard in that time keeps it a backup.
+#[test]
+fn a_master_down_timer_fired_late_after_a_stall_starts_again() {
+    let mut h = Harness::started(config());
+    h.advert(100, "10.0.0.1", 150);
+    let deadline = h.instance.deadline(Timer::MasterDown).unwrap();
+    assert_eq!(
+        deadline,
+        Time::from_millis(100) + Duration::from_nanos(3_609_375_000)
+    );
+    let fx = h.feed(4210, Input::TimerFired(Timer::MasterDown)).clone();
+    assert!(fx.transitions.is_empty(), "no takeover on a late timer");
+    assert_eq!(
+        fx.master_down_deferred,
+        Some(Time::from_millis(4210) - deadline)
+    );
+    assert!(has(
+        &fx,
+        Action::ArmTimer {
+            timer: Timer::MasterDown,
+            deadline: Time::from_millis(4210) + Duration::from_nanos(3_609_375_000)
+        }
+    ));
+    assert_eq!(h.state(), State::Backup);
+    // The master, stalled with us, is heard again.
+    assert_eq!(
+        h.advert(4212, "10.0.0.1", 150).verdict,
+        Some(AdvertVerdict::Accepted)
+    );
+    assert!(h.run_until(7000).is_empty());
+    // Each silence gets its own grace: the advert ended the last one.
+    let fx = h.feed(8500, Input::TimerFired(Timer::MasterDown)).clone();
+    assert!(fx.transitions.is_empty());
+    assert!(fx.master_down_deferred.is_some());
+}
+
+/// The stall grace is given once per silence: a master that stays silent through it is
+/// replaced when the timer fires again, however late (RFC 9568 §6.4.2).
+#[test]
+fn the_stall_grace_is_given_once_per_silence() {
+    let mut h = Harness::started(config());
+    h.advert(100, "10.0.0.1", 150);
+    h.feed(4210, Input::TimerFired(Timer::MasterDown));
+    // Due at 7819.375 ms, and late again.
+    let fx = h.feed(9000, Input::TimerFired(Timer::MasterDown)).clone();
+    assert_eq!(fx.master_down_deferred, None);
+    let t = only_transition(&fx);
+    assert_eq!(t.to, State::Master);
+    assert_eq!(
+        t.reason,
+        Reason::MasterDownTimerExpired {
+            last_master: Some(ip("10.0.0.1"))
+        }
+    );
+}
+
+/// A timer only a little late (under an eighth of the interval, here 100 ms of 1 s) is an
+/// ordinary wake-up, and a master that stopped with priority 0 (RFC 9568 §6.4.2) said it
+/// is gone: both take over at once.
+#[test]
+fn a_slightly_late_timer_or_a_priority_zero_master_takes_over_at_once() {
+    let mut h = Harness::started(config());
+    h.advert(100, "10.0.0.1", 150);
+    let fx = h.feed(3809, Input::TimerFired(Timer::MasterDown)).clone();
+    assert_eq!(only_transition(&fx).to, State::Master);
+
+    let mut h = Harness::started(config());
+    h.advert(0, "10.0.0.1", 150);
+    h.advert(1000, "10.0.0.1", 0);
+    let fx = h.feed(3000, Input::TimerFired(Timer::MasterDown)).clone();
+    assert_eq!(fx.master_down_deferred, None);
+    assert_eq!(
+        only_transition(&fx).reason,
+        Reason::PriorityZeroFrom {
+            from: ip("10.0.0.1")
+        }
+    );
+}
+
+/// At 10 ms adverts the threshold is its 2 ms floor, not 1.25 ms.
+#[test]
+fn at_short_intervals_a_stall_is_a_wake_more_than_2_ms_late() {
+    let ten_ms = config_with(|c| {
+        c.version = Version::V3;
+        c.advert_interval = cs(1);
+    });
+    let mut h = Harness::started(ten_ms.clone());
+    h.advert(0, "10.0.0.1", 150);
+    let deadline = h.instance.deadline(Timer::MasterDown).unwrap();
+    let late_ms = |extra: u64| {
+        (deadline + Duration::from_millis(extra))
+            .since_origin()
+            .as_millis() as u64
+    };
+    let fx = h
+        .feed(late_ms(2), Input::TimerFired(Timer::MasterDown))
+        .clone();
+    assert_eq!(
+        only_transition(&fx).to,
+        State::Master,
+        "1.9 ms late: no stall"
+    );
+
+    let mut h = Harness::started(ten_ms);
+    h.advert(0, "10.0.0.1", 150);
+    let fx = h
+        .feed(late_ms(3), Input::TimerFired(Timer::MasterDown))
+        .clone();
+    assert!(fx.transitions.is_empty(), "2.9 ms late: a stall");
+    assert!(fx.master_down_deferred.is_some());
+}
+
 /// RFC 9568 §6.4.2: every advert from the master resets the Master_Down_Timer.
 #[test]
 fn rfc9568_6_4_2_adverts_keep_the_backup_waiting() {
