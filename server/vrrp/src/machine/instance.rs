@@ -330,6 +330,7 @@ impl Instance {
         }
         self.master = None;
         self.takeover = Takeover::Silence;
+        self.stall_grace_given = false;
         self.preempt_delay_passed = false;
     }
 
@@ -359,6 +360,7 @@ impl Instance {
         }
         self.master = None;
         self.takeover = Takeover::Silence;
+        self.stall_grace_given = false;
         self.preempt_delay_passed = false;
         self.rival_heard = None;
         self.last_answer = [None; 2];

@@ -269,6 +269,26 @@ fn the_stall_grace_is_given_once_per_silence() {
     );
 }
 
+/// A silence after a spell as master is a new silence: a backup that took over after
+/// using its stall grace, and was then preempted back to backup, gets the grace again.
+#[test]
+fn the_stall_grace_starts_over_after_a_spell_as_master() {
+    let mut h = Harness::started(config());
+    h.advert(100, "10.0.0.1", 150);
+    h.feed(4210, Input::TimerFired(Timer::MasterDown));
+    let fx = h.feed(9000, Input::TimerFired(Timer::MasterDown)).clone();
+    assert_eq!(only_transition(&fx).to, State::Master);
+    let fx = h.advert(9100, "10.0.0.1", 200).clone();
+    assert_eq!(only_transition(&fx).to, State::Backup);
+    let deadline = h.instance.deadline(Timer::MasterDown).unwrap();
+    let late = (deadline + Duration::from_millis(500))
+        .since_origin()
+        .as_millis() as u64;
+    let fx = h.feed(late, Input::TimerFired(Timer::MasterDown)).clone();
+    assert!(fx.transitions.is_empty());
+    assert!(fx.master_down_deferred.is_some());
+}
+
 /// A timer only a little late (under an eighth of the interval, here 100 ms of 1 s) is an
 /// ordinary wake-up, and a master that stopped with priority 0 (RFC 9568 §6.4.2) said it
 /// is gone: both take over at once.
