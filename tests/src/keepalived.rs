@@ -149,12 +149,31 @@ impl Keepalived {
 
 impl Drop for Keepalived {
     fn drop(&mut self) {
+        let vrrp = self.vrrp_pid();
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // The VRRP child usually follows its killed parent out, but under load one has been
+        // seen to outlive it, orphaned in a namespace that no longer had a name. Kill it
+        // too, once its command line shows it is this keepalived and not a reused PID.
+        if let Some(pid) = vrrp
+            && is_ours(pid, &self.dir)
+            && let Ok(pid) = i32::try_from(pid)
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Whether process `pid` is a keepalived started with its files in `dir`.
+fn is_ours(pid: u32, dir: &std::path::Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    cmdline.starts_with("keepalived") && cmdline.contains(&*dir.to_string_lossy())
 }

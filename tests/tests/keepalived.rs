@@ -269,3 +269,47 @@ async fn v3_unicast_keepalived_master() {
     )
     .await;
 }
+
+/// Dropping a `Keepalived` leaves no keepalived behind, even a VRRP child that cannot
+/// follow its killed parent out (stopped here, as one starved under load cannot react);
+/// the bench once left such an orphan running in a namespace without a name.
+#[test]
+fn dropping_keepalived_leaves_no_process_behind() {
+    if !netns_available() || !keepalived::available() {
+        return;
+    }
+    let mut lab = Lab::new("kdrop");
+    let k = lab.host("k", Some("10.0.0.2/24"), None);
+    let config = KeepalivedConfig {
+        version: 3,
+        priority: 100,
+        advert_int: "1",
+        vip: "10.0.0.100/24".into(),
+        unicast_src: None,
+        unicast_peers: vec![],
+        auth_pass: None,
+        nopreempt: false,
+    };
+    let ka = Keepalived::start(&k, "k", &config);
+    let vrrp = ka
+        .vrrp_pid()
+        .expect("keepalived writes its VRRP child's pid");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(vrrp).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    drop(ka);
+    // Gone, or a zombie waiting for PID 1 to reap it: either way no longer running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{vrrp}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit(')').next().map(str::trim).map(str::to_owned))
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !running(),
+        "keepalived's VRRP child {vrrp} outlived the drop"
+    );
+}
