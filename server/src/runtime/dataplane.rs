@@ -46,9 +46,9 @@ const RECV_SLOTS: usize = 32;
 /// this long before reading again, so the rest of the burst is read in one go instead of
 /// a wake-up every few datagrams. A segment's masters send their adverts in a few bursts
 /// per interval (the engine's advert slots), and the host delivers each a datagram at a
-/// time: without the pause a backup of
-/// 255 instances at 10 ms woke 2 800 times a second, and each wake-up on a virtual
-/// machine costs more than handling the datagrams it brings (docs/BENCHMARKS-ANALYSIS.md).
+/// time: without the pause a backup of 255 instances at 10 ms woke 2 800 times a second,
+/// and each wake-up on a virtual machine costs more than handling the datagrams it brings
+/// (docs/BENCHMARKS-ANALYSIS.md).
 /// Never longer than the time to the next timer, so no advert or takeover is late for
 /// it; at most this much later in noticing an advert, against Master_Down_Intervals of
 /// 30 ms and more.

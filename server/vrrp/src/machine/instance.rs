@@ -30,6 +30,10 @@ struct Peer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Takeover {
     Silence,
+    /// Silence that has already been measured again after a stall of our own (see
+    /// [`STALL_LATENESS_MIN`]): the next firing takes over however late it is. Whatever
+    /// starts a new silence sets [`Takeover::Silence`] again.
+    SilenceAfterStall,
     PriorityZero(IpAddr),
     Preempt(Peer),
 }
@@ -99,9 +103,6 @@ pub struct Instance {
     /// link can send them) cannot make it send a flood; kept apart so that a master
     /// leaving just after a lower-priority advert was answered is still answered at once.
     last_answer: [Option<Time>; 2],
-    /// Whether the current silence was already measured again after a stall (see
-    /// [`STALL_LATENESS_MIN`]); cleared by the next accepted advert.
-    stall_grace_given: bool,
 }
 
 /// A Master_Down_Timer that fires later than this, or than an eighth of the master's
@@ -145,7 +146,6 @@ impl Instance {
             rival_heard: None,
             preempted: None,
             last_answer: [None; 2],
-            stall_grace_given: false,
         })
     }
 
@@ -330,7 +330,6 @@ impl Instance {
         }
         self.master = None;
         self.takeover = Takeover::Silence;
-        self.stall_grace_given = false;
         self.preempt_delay_passed = false;
     }
 
@@ -360,7 +359,6 @@ impl Instance {
         }
         self.master = None;
         self.takeover = Takeover::Silence;
-        self.stall_grace_given = false;
         self.preempt_delay_passed = false;
         self.rival_heard = None;
         self.last_answer = [None; 2];
@@ -444,7 +442,6 @@ impl Instance {
         }
         self.master = Some(sender);
         self.takeover = Takeover::Silence;
-        self.stall_grace_given = false;
         self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
         AdvertVerdict::Accepted
     }
@@ -596,19 +593,19 @@ impl Instance {
                 self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
             }
             (Timer::MasterDown, State::Backup)
-                if self.takeover == Takeover::Silence
-                    && !self.stall_grace_given
-                    && now - deadline > self.stall_lateness() =>
+                if self.takeover == Takeover::Silence && now - deadline > self.stall_lateness() =>
             {
-                self.stall_grace_given = true;
+                self.takeover = Takeover::SilenceAfterStall;
                 fx.master_down_deferred = Some(now - deadline);
                 self.arm(Timer::MasterDown, now + self.master_down_interval(), fx);
             }
             (Timer::MasterDown, State::Backup) => {
                 let reason = match self.takeover {
-                    Takeover::Silence => Reason::MasterDownTimerExpired {
-                        last_master: self.master.map(|p| p.addr),
-                    },
+                    Takeover::Silence | Takeover::SilenceAfterStall => {
+                        Reason::MasterDownTimerExpired {
+                            last_master: self.master.map(|p| p.addr),
+                        }
+                    }
                     Takeover::PriorityZero(from) => Reason::PriorityZeroFrom { from },
                     Takeover::Preempt(peer) => Reason::PreemptedLowerPriorityMaster {
                         master: peer.addr,
