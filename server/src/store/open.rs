@@ -3,7 +3,7 @@
 
 use super::error::{StoreError, Unavailable};
 use super::types::StoreOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, SqliteConnection};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -115,8 +115,10 @@ pub(crate) async fn reconnect_writer(
     Ok(conn)
 }
 
-/// The checkpointer's connection: writable (a checkpoint writes the database file), never
-/// creating it (the writer has).
+/// The checkpointer's connection: writable (a checkpoint writes the database file, and the
+/// checkpointer restarts the WAL with a write of its own), never creating it (the writer
+/// has). `synchronous = NORMAL`: its restart write only needs the WAL header synced, which
+/// SQLite does at NORMAL; checkpoints sync the WAL and the database file at any level.
 pub(crate) async fn connect_checkpointer(
     path: &Arc<Path>,
     opts: &StoreOptions,
@@ -125,6 +127,7 @@ pub(crate) async fn connect_checkpointer(
         .filename(path)
         .create_if_missing(false)
         .busy_timeout(opts.busy_timeout)
+        .synchronous(SqliteSynchronous::Normal)
         .disable_statement_logging()
         .connect()
         .await

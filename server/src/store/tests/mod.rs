@@ -1,6 +1,7 @@
 //! Tests of the store against real SQLite files in temporary folders, and the helpers the
 //! event bus's tests share.
 
+mod checkpoint;
 mod config;
 mod faults;
 mod groups;
