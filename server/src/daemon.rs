@@ -10,8 +10,8 @@ use crate::net::link::watch_links;
 use crate::net::netlink::Netlink;
 use crate::observability::metrics::Sources;
 use crate::observability::{Metrics, MetricsServer};
-use crate::runtime::{HostOps, Recorder, RuntimeHandle};
-use crate::store::{Store, StoreOptions};
+use crate::runtime::{HostOps, Recorded, Recorder, RuntimeHandle};
+use crate::store::{RecordBatch, Store, StoreOptions};
 use crate::trackers::TrackerService;
 use havip_proto::v1;
 use std::sync::Arc;
@@ -37,20 +37,23 @@ pub enum DaemonError {
     UnsafeDir(#[from] crate::fsguard::UnsafeDir),
 }
 
-/// Transitions go to the store, which never blocks the data plane.
+/// Transitions go to the store, which never blocks the data plane; a round's records go
+/// together, so the writer sees the whole round at once.
 struct StoreRecorder(Store);
 
 impl Recorder for StoreRecorder {
-    fn transition(&self, transition: v1::Transition) {
-        self.0.record_transition(transition);
-    }
-
-    fn tracker_change(&self, instance: &str, change: v1::TrackerChange) {
-        self.0.record_tracker_change(instance, change);
-    }
-
-    fn dual_master(&self, instance: &str, dual: v1::DualMaster) {
-        self.0.record_dual_master(instance, dual);
+    fn record(&self, round: Vec<Recorded>) {
+        let mut batch = RecordBatch::with_capacity(round.len());
+        for recorded in round {
+            match recorded {
+                Recorded::Transition(transition) => batch.transition(transition),
+                Recorded::TrackerChange { instance, change } => {
+                    batch.tracker_change(instance, change);
+                }
+                Recorded::DualMaster { instance, dual } => batch.dual_master(instance, dual),
+            }
+        }
+        self.0.record_batch(batch);
     }
 }
 

@@ -4,16 +4,16 @@
 use super::board::{Identity, InterfaceCounters, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
+use super::outbox::{RoundOutbox, TransitionLog};
 use super::sync::{SyncGroupPlan, SyncGroups};
 use super::timers::TimerQueue;
-use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorder};
+use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorded, Recorder};
 use crate::convert;
 use crate::logging::{DEFAULT_WINDOW, RateLimiter};
 use crate::net::garp::{GarpRequest, GarpService};
 use crate::net::link::LinkEvent;
 use crate::net::mmsg::{RecvBatch, SendBatch};
 use crate::net::socket::{AdvertSocket, Received};
-use crate::observability::spans;
 use crate::trackers::TrackerResult;
 use crate::trackers::book::{self, Applied, TrackerBook};
 use havip_proto::v1;
@@ -24,9 +24,10 @@ use havip_vrrp::{
     Action, AdvertVerdict, Effects, Family, Input, Instance, MemberId, Reason, ReceivedAdvert,
     State, Timer,
 };
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -87,7 +88,44 @@ pub(super) fn run(deps: Deps, commands: mpsc::UnboundedReceiver<Command>) {
     local.block_on(&runtime, main(deps, commands));
 }
 
-type Shared = Rc<RefCell<DataPlane>>;
+/// The data plane, shared by the tasks of its thread. Every entry into it is a round
+/// ([`Shared::round`]), so that what a round records reaches the recorder together, when
+/// the round ends, whichever task ran it.
+#[derive(Clone)]
+struct Shared(Rc<RefCell<DataPlane>>);
+
+impl Shared {
+    fn round(&self) -> Round<'_> {
+        Round(self.0.borrow_mut())
+    }
+
+    fn peek(&self) -> Ref<'_, DataPlane> {
+        self.0.borrow()
+    }
+}
+
+/// The data plane, borrowed for one round.
+struct Round<'a>(RefMut<'a, DataPlane>);
+
+impl Deref for Round<'_> {
+    type Target = DataPlane;
+
+    fn deref(&self) -> &DataPlane {
+        &self.0
+    }
+}
+
+impl DerefMut for Round<'_> {
+    fn deref_mut(&mut self) -> &mut DataPlane {
+        &mut self.0
+    }
+}
+
+impl Drop for Round<'_> {
+    fn drop(&mut self) {
+        self.0.outbox.hand_over();
+    }
+}
 
 /// A fresh board entry for a plan, named for metrics.
 fn live_status(plan: &InstancePlan) -> Arc<LiveStatus> {
@@ -103,7 +141,7 @@ fn live_status(plan: &InstancePlan) -> Arc<LiveStatus> {
 
 async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
     let wake = Rc::new(Notify::new());
-    let shared: Shared = Rc::new(RefCell::new(DataPlane::new(deps, wake.clone())));
+    let shared = Shared(Rc::new(RefCell::new(DataPlane::new(deps, wake.clone()))));
     let timers = tokio::task::spawn_local(run_timers(shared.clone(), wake));
     while let Some(command) = commands.recv().await {
         let stop = DataPlane::on_command(&shared, command);
@@ -112,7 +150,7 @@ async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
         }
     }
     timers.abort();
-    let mut dp = shared.borrow_mut();
+    let mut dp = shared.round();
     for (_, channel) in dp.channels.drain() {
         if let Some(reader) = channel.reader {
             reader.abort();
@@ -124,7 +162,7 @@ async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
 async fn run_timers(shared: Shared, wake: Rc<Notify>) {
     loop {
         let (next, clock) = {
-            let dp = shared.borrow();
+            let dp = shared.peek();
             (dp.timers.peek(), dp.clock)
         };
         match next {
@@ -140,7 +178,7 @@ async fn run_timers(shared: Shared, wake: Rc<Notify>) {
                 continue;
             }
         }
-        shared.borrow_mut().fire_due_timers();
+        shared.round().fire_due_timers();
     }
 }
 
@@ -151,7 +189,7 @@ async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>)
         // limit, so a flood cannot starve the timers.
         let first = socket.recv_batch(&mut batch).await;
         let handled = {
-            let mut dp = shared.borrow_mut();
+            let mut dp = shared.round();
             match first {
                 Ok(count) => {
                     dp.on_batch(key, &socket, &batch);
@@ -169,7 +207,7 @@ async fn read_channel(shared: Shared, key: ChannelKey, socket: Rc<AdvertSocket>)
         } else if handled >= RECV_BATCH {
             tokio::task::yield_now().await;
         } else if handled >= COALESCE_MIN_BURST {
-            let pause = shared.borrow().coalescing_pause();
+            let pause = shared.peek().coalescing_pause();
             if let Some(pause) = pause {
                 // Deliberately blocking, not a tokio sleep: a thread waiting in epoll is
                 // woken by every datagram that arrives, which is the cost this avoids.
@@ -225,10 +263,13 @@ pub(super) struct DataPlane {
     /// `carry_out`, so a change that causes changes is handled in order, without recursion.
     sync_pending: Vec<(InstanceId, State)>,
     syncing: bool,
+    /// What this round recorded and logged (see [`Round`]).
+    outbox: RoundOutbox,
 }
 
 impl DataPlane {
     fn new(deps: Deps, wake: Rc<Notify>) -> Self {
+        let outbox = RoundOutbox::new(Arc::clone(&deps.recorder));
         DataPlane {
             clock: Clock::start(),
             deps,
@@ -248,6 +289,7 @@ impl DataPlane {
             sync: SyncGroups::default(),
             sync_pending: Vec::new(),
             syncing: false,
+            outbox,
         }
     }
 
@@ -255,7 +297,7 @@ impl DataPlane {
 
     /// Returns true when the data plane should stop.
     fn on_command(shared: &Shared, command: Command) -> bool {
-        let mut dp = shared.borrow_mut();
+        let mut dp = shared.round();
         match command {
             Command::Start(plan) => dp.start(shared, *plan),
             Command::Update(plan) => dp.update(shared, *plan),
@@ -1037,9 +1079,10 @@ impl DataPlane {
                 outcome = convert::rival_outcome_label(rival.outcome),
                 "another router is master too (dual master)"
             );
-            self.deps
-                .recorder
-                .dual_master(&inst.name, convert::dual_master(&rival));
+            self.outbox.push(Recorded::DualMaster {
+                instance: inst.name.to_string(),
+                dual: convert::dual_master(&rival),
+            });
         }
         for t in &fx.transitions {
             self.record(id, t);
@@ -1163,20 +1206,16 @@ impl DataPlane {
         if t.to == State::Master {
             counters.became_master.fetch_add(1, Ordering::Relaxed);
         }
-        // The span exports the transition with --otlp-endpoint and puts its trace id on
-        // the log line; transitions are rare, so this costs nothing per advert.
-        let span = spans::transition(&inst.name, t.from.name(), t.to.name(), t.reason.label());
-        let _entered = span.enter();
-        info!(
-            instance = %inst.name,
-            from = %t.from,
-            to = %t.to,
-            reason = %self.describe(id, &t.reason),
-            priority = status.effective_priority,
-            "state change"
-        );
         let description = self.describe(id, &t.reason);
-        self.deps.recorder.transition(v1::Transition {
+        self.outbox.log_transition(TransitionLog {
+            instance: inst.name.clone(),
+            from: t.from,
+            to: t.to,
+            reason_code: t.reason.label(),
+            reason: description.clone(),
+            priority: status.effective_priority,
+        });
+        self.outbox.push(Recorded::Transition(v1::Transition {
             instance: inst.name.to_string(),
             from: convert::state(t.from) as i32,
             to: convert::state(t.to) as i32,
@@ -1185,7 +1224,7 @@ impl DataPlane {
             master_address: status.master.map(|m| m.to_string()).unwrap_or_default(),
             time: Some(convert::timestamp(self.clock.wall(t.at))),
             seq: 0,
-        });
+        }));
     }
 
     fn publish_status(&mut self, id: InstanceId) {
@@ -1259,7 +1298,7 @@ impl DataPlane {
             let (shared, id) = (shared.clone(), plan.id);
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(book::GRACE).await;
-                shared.borrow_mut().grace_over(id);
+                shared.round().grace_over(id);
             });
         }
     }
@@ -1299,16 +1338,16 @@ impl DataPlane {
             effective_priority = effective,
             "tracker changed"
         );
-        self.deps.recorder.tracker_change(
-            &inst.name,
-            v1::TrackerChange {
+        self.outbox.push(Recorded::TrackerChange {
+            instance: inst.name.to_string(),
+            change: v1::TrackerChange {
                 tracker: change.name.to_string(),
                 healthy: change.healthy,
                 detail: change.detail,
                 priority_change: change.priority_change,
                 effective_priority: u32::from(effective),
             },
-        );
+        });
         self.apply_faults(id);
         self.publish_trackers(id);
         self.end_tracker_wait(id);

@@ -12,6 +12,7 @@ mod clock;
 mod dataplane;
 mod host_ops;
 mod instance;
+mod outbox;
 mod realtime;
 mod sync;
 mod timers;
@@ -62,14 +63,29 @@ pub struct InstancePlan {
     pub iface: Option<Iface>,
 }
 
-/// Where transitions, tracker changes and dual-master reports go: the store (which
-/// publishes them on the event bus once written), in the daemon; a vector, in tests. Must
-/// not block.
-pub trait Recorder: Send + Sync + 'static {
-    fn transition(&self, transition: v1::Transition);
-    fn tracker_change(&self, instance: &str, change: v1::TrackerChange);
+/// Something the data plane records for the event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Transition(v1::Transition),
+    TrackerChange {
+        instance: String,
+        change: v1::TrackerChange,
+    },
     /// A master heard another master (once per episode: the engine limits it).
-    fn dual_master(&self, instance: &str, dual: v1::DualMaster);
+    DualMaster {
+        instance: String,
+        dual: v1::DualMaster,
+    },
+}
+
+/// Where transitions, tracker changes and dual-master reports go: the store (which
+/// publishes them on the event bus once written), in the daemon. Must not block.
+pub trait Recorder: Send + Sync + 'static {
+    /// What one round of the data plane (a timer wake-up, a batch of adverts, a command)
+    /// recorded, in order. A whole segment failing over at once is one round, and handing
+    /// it over whole lets the store write it in one transaction instead of starting on
+    /// the first transition while the rest queue behind that write.
+    fn record(&self, round: Vec<Recorded>);
 }
 
 /// Commands to the data plane.

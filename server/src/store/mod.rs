@@ -48,6 +48,7 @@ mod error;
 mod open;
 mod prune;
 mod reader;
+mod recording;
 mod stats;
 mod time;
 mod token;
@@ -59,13 +60,14 @@ pub(crate) mod tests;
 
 pub use error::{StoreError, Unavailable};
 pub(crate) use reader::{EventsFilter, Reader};
+pub use recording::RecordBatch;
 pub use types::{
     ConfigCommit, HistoryQuery, InstanceIdentity, LatencyHistogram, Page, PruneReport,
     StoreOptions, StoreStats, StoredInstance, StoredSyncGroup, SyncGroupCommit,
 };
 
 use crate::events::EventBus;
-use batch::{Op, Prepared, PreparedCommit, PreparedGroupCommit, Record};
+use batch::{Op, Prepared, PreparedCommit, PreparedGroupCommit};
 use codec::{redacted, spec_to_json, strings_to_json};
 use havip_proto::v1;
 use stats::Counters;
@@ -205,68 +207,75 @@ impl Store {
     /// Queues a transition; never blocks. The writer gives it its seq and writes a
     /// transitions row and a STATE_CHANGED event carrying it. A transition without a time
     /// gets the time of this call.
-    pub fn record_transition(&self, mut transition: v1::Transition) {
-        let recorded = SystemTime::now();
-        if transition.time.is_none() {
-            transition.time = Some(time::to_timestamp(recorded));
-        }
-        self.enqueue(Record::Transition {
-            transition,
-            recorded,
-        });
+    pub fn record_transition(&self, transition: v1::Transition) {
+        let mut batch = RecordBatch::with_capacity(1);
+        batch.transition(transition);
+        self.record_batch(batch);
     }
 
     /// Queues a tracker change of `instance` (a TRACKER_CHANGED event); never blocks.
     pub fn record_tracker_change(&self, instance: &str, change: v1::TrackerChange) {
-        self.enqueue(Record::InstanceEvent {
-            instance: instance.to_owned(),
-            kind: v1::EventKind::TrackerChanged,
-            payload: v1::event::Payload::TrackerChanged(change),
-            time: SystemTime::now(),
-        });
+        let mut batch = RecordBatch::with_capacity(1);
+        batch.tracker_change(instance, change);
+        self.record_batch(batch);
     }
 
     /// Queues a dual-master report of `instance` (a DUAL_MASTER event); never blocks. The
     /// engine reports once per episode, so these are rare.
     pub fn record_dual_master(&self, instance: &str, dual: v1::DualMaster) {
-        self.enqueue(Record::InstanceEvent {
-            instance: instance.to_owned(),
-            kind: v1::EventKind::DualMaster,
-            payload: v1::event::Payload::DualMaster(dual),
-            time: SystemTime::now(),
-        });
+        let mut batch = RecordBatch::with_capacity(1);
+        batch.dual_master(instance, dual);
+        self.record_batch(batch);
     }
 
     /// Queues a daemon event (DAEMON_STARTED, DAEMON_STOPPING, ...); never blocks.
     pub fn record_daemon_event(&self, kind: v1::EventKind, event: v1::DaemonEvent) {
-        self.enqueue(Record::Daemon {
-            kind,
-            event,
-            time: SystemTime::now(),
-        });
+        let mut batch = RecordBatch::with_capacity(1);
+        batch.daemon_event(kind, event);
+        self.record_batch(batch);
     }
 
-    fn enqueue(&self, record: Record) {
+    /// Queues a group of transitions and events, in order, in one message to the writer;
+    /// never blocks. When the queue cannot take them all, the first ones are queued and the
+    /// rest counted as lost.
+    pub fn record_batch(&self, batch: RecordBatch) {
         let inner = &self.inner;
-        if inner.counters.queued.fetch_add(1, Ordering::AcqRel) >= inner.max_queued {
-            inner.counters.queued.fetch_sub(1, Ordering::AcqRel);
-            self.lose();
+        let mut records = batch.records;
+        let wanted = records.len();
+        if wanted == 0 {
             return;
         }
-        if inner.writer.send(Request::Record(record)).is_err() {
+        let before = inner.counters.queued.fetch_add(wanted, Ordering::AcqRel);
+        let room = inner.max_queued.saturating_sub(before).min(wanted);
+        let lost = wanted - room;
+        if lost > 0 {
+            inner.counters.queued.fetch_sub(lost, Ordering::AcqRel);
+            records.truncate(room);
+        }
+        if !records.is_empty() && inner.writer.send(Request::Records(records)).is_err() {
             // The store was closed: the daemon is stopping and nothing more is written.
-            inner.counters.queued.fetch_sub(1, Ordering::AcqRel);
-            inner.counters.lost_total.fetch_add(1, Ordering::Relaxed);
+            inner.counters.queued.fetch_sub(room, Ordering::AcqRel);
+            inner
+                .counters
+                .lost_total
+                .fetch_add(room as u64, Ordering::Relaxed);
+        }
+        // After the queued ones: the loss marker takes the position of the first loss.
+        if lost > 0 {
+            self.lose(lost as u64);
         }
     }
 
-    fn lose(&self) {
+    fn lose(&self, count: u64) {
         let inner = &self.inner;
-        inner.counters.lost_total.fetch_add(1, Ordering::Relaxed);
+        inner
+            .counters
+            .lost_total
+            .fetch_add(count, Ordering::Relaxed);
         if inner
             .counters
             .lost_unreported
-            .fetch_add(1, Ordering::AcqRel)
+            .fetch_add(count, Ordering::AcqRel)
             == 0
         {
             // First loss since the last announcement: mark the spot, once.

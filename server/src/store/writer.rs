@@ -33,8 +33,8 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 #[derive(Debug)]
 pub(crate) enum Request {
     Commit(Box<Prepared>, Reply<u64>),
-    /// Counted in `Counters::queued` until committed.
-    Record(Record),
+    /// Transitions and events in order, each counted in `Counters::queued` until committed.
+    Records(Vec<Record>),
     /// Sent once when events start being lost; written as an EVENTS_LOST event at this
     /// position, with the count lost by then.
     LossMarker {
@@ -213,7 +213,7 @@ impl Writer {
 
     fn accept(&mut self, request: Request) {
         match request {
-            Request::Record(record) => self.queue.push_back(Queued::Record(record)),
+            Request::Records(records) => self.queue.extend(records.into_iter().map(Queued::Record)),
             Request::LossMarker { since } => self.queue.push_back(Queued::Lost { since }),
             Request::Commit(commit, reply) => self.queue.push_back(Queued::Commit(commit, reply)),
             Request::Flush(reply) => self.queue.push_back(Queued::Flush(reply)),

@@ -1,7 +1,7 @@
 //! Storage faults: a database locked by another process refuses config changes quickly,
 //! keeps transitions queued and writes them once released; the queue bound counts losses.
 
-use super::super::{HistoryQuery, Store};
+use super::super::{HistoryQuery, RecordBatch, Store};
 use super::*;
 
 /// Takes the write lock as another process would, until dropped or released.
@@ -165,6 +165,68 @@ async fn past_the_queue_bound_events_are_counted_lost_and_announced_once() {
         daemon.detail
     );
     assert_eq!(store.stats().lost_events, 17);
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_straddling_the_queue_bound_keeps_its_head_in_order_and_loses_its_tail() {
+    let fx = fixture();
+    let opts = StoreOptions {
+        max_queued_events: 5,
+        ..options(&fx.path)
+    };
+    let (store, _bus) = Store::open(opts).await.unwrap();
+    store.flush().await.unwrap();
+
+    let lock = Lock::take(&fx.path).await;
+    for tag in 0..3 {
+        store.record_transition(transition("web", tag));
+    }
+    let mut batch = RecordBatch::with_capacity(4);
+    batch.tracker_change(
+        "web",
+        v1::TrackerChange {
+            tracker: "haproxy".into(),
+            ..v1::TrackerChange::default()
+        },
+    );
+    for tag in 3..6 {
+        batch.transition(transition("web", tag));
+    }
+    store.record_batch(batch);
+    let stats = store.stats();
+    assert_eq!((stats.queued_events, stats.lost_events), (5, 2));
+
+    lock.release().await;
+    eventually("the queue to be written", || flushed(&store)).await;
+    let events = stored_events(&fx.path).await;
+    assert_eq!(seqs(&events), (1..=6).collect::<Vec<_>>());
+    let kinds: Vec<i32> = events.iter().map(|e| e.kind).collect();
+    let changed = v1::EventKind::StateChanged as i32;
+    assert_eq!(
+        kinds,
+        [
+            changed,
+            changed,
+            changed,
+            v1::EventKind::TrackerChanged as i32,
+            changed,
+            v1::EventKind::EventsLost as i32,
+        ],
+        "the batch's head in its own order, then the loss where its tail would have been"
+    );
+    let Some(v1::event::Payload::StateChanged(t)) = &events[4].payload else {
+        panic!("expected a transition: {:?}", events[4]);
+    };
+    assert_eq!(t.priority, 3);
+    let Some(v1::event::Payload::Daemon(daemon)) = &events[5].payload else {
+        panic!("no daemon payload: {:?}", events[5]);
+    };
+    assert!(
+        daemon.detail.starts_with("2 events were not recorded"),
+        "{}",
+        daemon.detail
+    );
     store.close().await.unwrap();
 }
 
