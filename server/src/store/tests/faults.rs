@@ -26,6 +26,19 @@ async fn flushed(store: &Store) -> bool {
     store.flush().await.is_ok()
 }
 
+/// A store whose queue holds five records, opened and settled, with its database then
+/// locked: what is recorded stays queued.
+async fn store_of_five_locked(fx: &Fixture) -> (Store, Lock) {
+    let opts = StoreOptions {
+        max_queued_events: 5,
+        ..options(&fx.path)
+    };
+    let (store, _bus) = Store::open(opts).await.unwrap();
+    store.flush().await.unwrap();
+    let lock = Lock::take(&fx.path).await;
+    (store, lock)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_refuses_config_and_keeps_transitions_until_released() {
     let fx = fixture();
@@ -107,14 +120,7 @@ async fn a_locked_database_refuses_config_and_keeps_transitions_until_released()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_queue_bound_events_are_counted_lost_and_announced_once() {
     let fx = fixture();
-    let opts = StoreOptions {
-        max_queued_events: 5,
-        ..options(&fx.path)
-    };
-    let (store, _bus) = Store::open(opts).await.unwrap();
-    store.flush().await.unwrap();
-
-    let lock = Lock::take(&fx.path).await;
+    let (store, lock) = store_of_five_locked(&fx).await;
     for tag in 0..20 {
         store.record_transition(transition("web", tag));
     }
@@ -171,14 +177,7 @@ async fn past_the_queue_bound_events_are_counted_lost_and_announced_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_straddling_the_queue_bound_keeps_its_head_in_order_and_loses_its_tail() {
     let fx = fixture();
-    let opts = StoreOptions {
-        max_queued_events: 5,
-        ..options(&fx.path)
-    };
-    let (store, _bus) = Store::open(opts).await.unwrap();
-    store.flush().await.unwrap();
-
-    let lock = Lock::take(&fx.path).await;
+    let (store, lock) = store_of_five_locked(&fx).await;
     for tag in 0..3 {
         store.record_transition(transition("web", tag));
     }
