@@ -61,14 +61,6 @@ impl RecordBatch {
         });
     }
 
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
-
     fn instance_event(
         &mut self,
         instance: String,
