@@ -1,13 +1,13 @@
 //! Many instances on one segment: CPU and memory once converged, false failovers under
 //! stress, and advert timing under API load.
 
+use crate::capture::Capture;
 use crate::failover::wait_until;
 use crate::measure::{self, Summary, summarize};
 use crate::nodes::{Impl, Node, Setup};
 use havip_e2e::Lab;
 use havip_proto::v1::{self, GetInstanceRequest, ListInstancesRequest, UpdateInstanceRequest};
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A converged pair of nodes running `count` instances each.
@@ -191,14 +191,18 @@ async fn count_transitions(n: &Node) -> usize {
 pub struct JitterOutcome {
     pub implementation: Impl,
     pub label: String,
-    /// |inter-advert gap − interval| in ms, over every VRID.
-    pub jitter: Summary,
+    /// |inter-advert gap − interval| in ms, over every VRID, captured on the master's own
+    /// interface: when the master's kernel sent each advert.
+    pub send_jitter: Summary,
+    /// The same, captured on the backup: the send side plus the bridge and the backup's
+    /// receive path.
+    pub arrival_jitter: Summary,
     pub false_failovers: usize,
     pub requests_per_second: f64,
     pub converged: bool,
 }
 
-/// Advert send jitter seen by the backup for 255 × 10 ms over `duration`, with an API load
+/// Advert jitter on the master's interface and on the backup's for 255 × 10 ms over `duration`, with an API load
 /// of `rate` requests/s (havipd only; 0 for none).
 pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome {
     let s = setup(255, Duration::from_millis(10));
@@ -209,7 +213,8 @@ pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome 
     )
     .await;
     let before = transitions_logged(&p).await;
-    let capture = Capture::start(&p.backup.host, duration);
+    let sent = Capture::start(&p.master.host, duration);
+    let arrived = Capture::start(&p.backup.host, duration);
     let load = match (rate, p.master.daemon()) {
         (r, Some(d)) if r > 0 => Some(api_load(d, r, duration).await),
         _ => {
@@ -217,7 +222,8 @@ pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome 
             None
         }
     };
-    let gaps = capture.finish(Duration::from_millis(10));
+    let send_gaps = sent.finish(Duration::from_millis(10));
+    let arrival_gaps = arrived.finish(Duration::from_millis(10));
     let after = transitions_logged(&p).await;
     JitterOutcome {
         implementation: kind,
@@ -226,7 +232,8 @@ pub async fn jitter(kind: Impl, duration: Duration, rate: u32) -> JitterOutcome 
         } else {
             "no API load".into()
         },
-        jitter: summarize(&gaps),
+        send_jitter: summarize(&send_gaps),
+        arrival_jitter: summarize(&arrival_gaps),
         false_failovers: after.saturating_sub(before),
         requests_per_second: load.unwrap_or(0.0),
         converged: p.converged,
@@ -270,65 +277,4 @@ async fn api_load(d: &havip_e2e::Daemon, rate: u32, duration: Duration) -> f64 {
         }
     }
     done as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Captures adverts on a host with tshark and timestamps them.
-struct Capture {
-    child: Child,
-}
-
-impl Capture {
-    fn start(host: &havip_e2e::Host, duration: Duration) -> Capture {
-        // tshark prints arrival time and VRID per advert; it is installed for the codec tests.
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &host.ns,
-                "tshark",
-                "-i",
-                "eth0",
-                "-l",
-                "-n",
-                "-f",
-                "ip proto 112",
-                "-T",
-                "fields",
-                "-e",
-                "frame.time_epoch",
-                "-e",
-                "vrrp.virt_rtr_id",
-                "-a",
-            ])
-            .arg(format!("duration:{}", duration.as_secs()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tshark");
-        Capture { child }
-    }
-
-    /// Per VRID, |gap − interval| in ms.
-    fn finish(self, interval: Duration) -> Vec<f64> {
-        let out = self
-            .child
-            .wait_with_output()
-            .map(|o| o.stdout)
-            .unwrap_or_default();
-        let mut last: HashMap<u32, f64> = HashMap::new();
-        let mut dev = Vec::new();
-        for line in String::from_utf8_lossy(&out).lines() {
-            let mut f = line.split('\t');
-            let (Some(t), Some(v)) = (f.next(), f.next()) else {
-                continue;
-            };
-            let (Ok(t), Ok(v)) = (t.parse::<f64>(), v.parse::<u32>()) else {
-                continue;
-            };
-            if let Some(prev) = last.insert(v, t) {
-                dev.push(((t - prev) - interval.as_secs_f64()).abs() * 1000.0);
-            }
-        }
-        dev
-    }
 }

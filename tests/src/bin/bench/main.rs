@@ -10,6 +10,7 @@
 // A benchmark harness: a panic is a failed run, reported with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod capture;
 mod events;
 mod failover;
 mod load;
