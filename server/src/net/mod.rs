@@ -23,7 +23,7 @@ pub mod mmsg;
 pub mod ndisc;
 pub mod netlink;
 pub mod socket;
-mod sys;
+pub(crate) mod sys;
 pub mod vmac;
 
 #[cfg(test)]

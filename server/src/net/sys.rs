@@ -12,22 +12,23 @@
 //!    is then set with safe writes; and the length handed to [`SockAddr::new`] is exactly
 //!    `size_of::<sockaddr_ll>()`, all of whose bytes are initialised.
 //!
-//! 2. [`register_readable`]: handing a socket to tokio's reactor. Since tokio 1.54,
-//!    `AsyncFd::register` is `unsafe` (the safe `AsyncFd::new` is deprecated as unsound):
-//!    the caller must guarantee that the file descriptor stays open, and is the same one,
-//!    for as long as it is registered.
+//! 2. [`register_readable`]: handing a socket or a timer to tokio's reactor. Since tokio
+//!    1.54, `AsyncFd::register` is `unsafe` (the safe `AsyncFd::new` is deprecated as
+//!    unsound): the caller must guarantee that the file descriptor stays open, and is the
+//!    same one, for as long as it is registered.
 //!
-//!    Sound because the registered value is a [`socket2::Socket`], which owns its file
-//!    descriptor, always returns that one from `as_raw_fd`, and closes it only when
-//!    dropped; the `AsyncFd` takes ownership of it, so it cannot be dropped (or turned into
-//!    a raw fd and closed) while registered, and through `AsyncFd::get_ref` callers only
-//!    get a shared reference, which cannot close it.
+//!    Sound because the registered value is an [`OwnsFd`]: a [`socket2::Socket`] or the
+//!    data plane's timerfd, each of which owns its file descriptor, always returns that one
+//!    from `as_raw_fd`, and closes it only when dropped; the `AsyncFd` takes ownership of
+//!    it, so it cannot be dropped (or turned into a raw fd and closed) while registered, and
+//!    through `AsyncFd::get_ref` callers only get a shared reference, which cannot close it.
 
 #![allow(unsafe_code)]
 
 use socket2::{SockAddr, SockAddrStorage, Socket};
 use std::io;
 use std::mem::size_of;
+use std::os::fd::AsRawFd;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -51,14 +52,21 @@ pub(crate) fn packet_addr(ifindex: u32, ethertype: u16, dst_mac: [u8; 6]) -> Opt
     Some(unsafe { SockAddr::new(storage, len) })
 }
 
-/// Registers `socket` with the current tokio runtime's reactor for read readiness (the
+/// A value that owns its file descriptor: `as_raw_fd` always returns the same one, and it
+/// is closed only when the value is dropped. What [`register_readable`] relies on; implement
+/// it only for such types.
+pub(crate) trait OwnsFd: AsRawFd {}
+
+impl OwnsFd for Socket {}
+
+/// Registers `owner` with the current tokio runtime's reactor for read readiness (the
 /// sockets here never wait to write: a full send buffer is an error for the caller).
 ///
 /// Panics, as tokio does, when called outside a runtime with I/O enabled; callers check
 /// for a runtime first.
-pub(crate) fn register_readable(socket: Socket) -> io::Result<AsyncFd<Socket>> {
-    // SAFETY: see the module comment: the AsyncFd owns the Socket, which owns the fd.
-    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+pub(crate) fn register_readable<T: OwnsFd>(owner: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: see the module comment: the AsyncFd owns the value, which owns the fd.
+    unsafe { AsyncFd::register_with_interest(owner, Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
 }
 

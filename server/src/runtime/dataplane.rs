@@ -5,6 +5,7 @@ use super::board::{Identity, InterfaceCounters, LiveStatus, StatusBoard};
 use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::outbox::{RoundOutbox, TransitionLog};
+use super::precise_timer::PreciseTimer;
 use super::sync::{SyncGroupPlan, SyncGroups};
 use super::timers::TimerQueue;
 use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorded, Recorder};
@@ -160,6 +161,13 @@ async fn main(deps: Deps, mut commands: mpsc::UnboundedReceiver<Command>) {
 }
 
 async fn run_timers(shared: Shared, wake: Rc<Notify>) {
+    let mut precise = match PreciseTimer::new() {
+        Ok(timer) => Some(timer),
+        Err(e) => {
+            warn!(error = %e, "{NO_PRECISE_TIMER}");
+            None
+        }
+    };
     loop {
         let (next, clock) = {
             let dp = shared.peek();
@@ -167,10 +175,17 @@ async fn run_timers(shared: Shared, wake: Rc<Notify>) {
         };
         match next {
             Some(deadline) => {
-                let at = tokio::time::Instant::from_std(clock.instant(deadline));
-                tokio::select! {
-                    () = tokio::time::sleep_until(at) => {}
+                let at = clock.instant(deadline);
+                let slept = tokio::select! {
+                    slept = sleep_until(precise.as_ref(), at) => slept,
                     () = wake.notified() => continue,
+                };
+                if let Err(e) = slept {
+                    // Not expected from a timerfd that was made; if it happens, the coarse
+                    // timer is still a timer, and saying so once is enough.
+                    warn!(error = %e, "{NO_PRECISE_TIMER}");
+                    precise = None;
+                    continue;
                 }
             }
             None => {
@@ -179,6 +194,19 @@ async fn run_timers(shared: Shared, wake: Rc<Notify>) {
             }
         }
         shared.round().fire_due_timers();
+    }
+}
+
+const NO_PRECISE_TIMER: &str = "the data plane's precise timer (timerfd) is unavailable; adverts fall back to tokio's millisecond timer and leave up to 2 ms after their slot";
+
+/// Sleeps until `at` on the precise timer, or on tokio's when there is none.
+async fn sleep_until(precise: Option<&PreciseTimer>, at: Instant) -> std::io::Result<()> {
+    match precise {
+        Some(timer) => timer.sleep_until(at).await,
+        None => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            Ok(())
+        }
     }
 }
 

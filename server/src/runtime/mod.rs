@@ -13,6 +13,7 @@ mod dataplane;
 mod host_ops;
 mod instance;
 mod outbox;
+mod precise_timer;
 mod realtime;
 mod sync;
 mod timers;
