@@ -43,6 +43,10 @@ const RECV_BATCH: usize = 256;
 /// Datagrams read per system call: a burst from a segment's masters, which advertise
 /// together (see the engine's advert slots), comes in a few calls.
 const RECV_SLOTS: usize = 32;
+/// The grid that wake-ups for timers other than adverts are rounded up to (see
+/// [`wake_time`]): the same bound as [`RECV_COALESCE`] on how much later than the protocol's
+/// limit a backup may act, against Master_Down_Intervals of 30 ms and more.
+const TIMER_GRID: std::time::Duration = std::time::Duration::from_micros(500);
 /// Receive coalescing, as a NIC's rx-usecs: when a wake-up finds a burst arriving (at
 /// least [`COALESCE_MIN_BURST`] datagrams, fewer than a full read), the thread pauses
 /// this long before reading again, so the rest of the burst is read in one go instead of
@@ -993,36 +997,49 @@ impl DataPlane {
             self.timers
                 .compact(|id, t| instances.get(&id).is_some_and(|i| i.scheduled == Some(t)));
         }
+        // What fired may have left a stale entry at the front; the thread must not wake
+        // for it.
+        self.discard_stale_timers();
     }
 
-    /// Make sure the timer queue wakes the instance no later than its next deadline.
+    /// Queue the instance's next wake-up, and keep the front of the queue live.
     ///
-    /// A backup pushes its Master_Down_Timer back on every advert. Queueing a new entry
-    /// each time would wake the thread once per advert for nothing; instead an entry that
-    /// is already queued for an earlier time stays, and when it comes up the instance
-    /// finds nothing due and is queued again for its real deadline. So there is at most one
-    /// live entry per instance, and a backup wakes about once per Master_Down_Interval.
+    /// A backup's Master_Down_Timer moves later on every advert. The new deadline is pushed
+    /// and the old entry left in the heap, stale (re-arming is a push, never a search);
+    /// stale entries at the front are dropped at once, so the thread sleeps until the
+    /// earliest deadline still wanted. A healthy backup then never wakes for its timers,
+    /// only for the adverts that keep pushing them back.
     fn reschedule(&mut self, id: InstanceId) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        let next = inst.engine.next_deadline().map(|(_, t)| t);
-        match (inst.scheduled, next) {
-            (Some(queued), Some(deadline)) if queued <= deadline => return,
-            (_, None) => {
-                // Nothing to wake for; a queued entry is now stale and is skipped.
-                inst.scheduled = None;
-                return;
-            }
-            _ => {}
+        let next = inst
+            .engine
+            .next_deadline()
+            .map(|(timer, deadline)| wake_time(timer, deadline));
+        if inst.scheduled == next {
+            return;
         }
-        let Some(deadline) = next else { return };
-        inst.scheduled = Some(deadline);
-        let earliest = self.timers.peek().is_none_or(|t| deadline < t);
-        self.timers.schedule(id, deadline);
-        if earliest {
+        let superseded = inst.scheduled;
+        inst.scheduled = next;
+        let front_before = self.timers.peek();
+        if let Some(deadline) = next {
+            self.timers.schedule(id, deadline);
+        }
+        if superseded.is_some() && superseded == front_before {
+            self.discard_stale_timers();
+        }
+        if self.timers.peek() != front_before {
             self.wake.notify_one();
         }
+    }
+
+    /// Drop stale entries from the front of the timer queue.
+    fn discard_stale_timers(&mut self) {
+        let instances = &self.instances;
+        self.timers.discard_stale_front(|id, t| {
+            instances.get(&id).is_some_and(|i| i.scheduled == Some(t))
+        });
     }
 
     // ----- carrying out --------------------------------------------------------------------
@@ -1694,6 +1711,26 @@ impl std::fmt::Debug for DataPlane {
     }
 }
 
+/// When the data plane wakes for `timer`, due at `deadline`.
+///
+/// An advert wakes it at its slot, to the microsecond: its timing is what backups judge
+/// the master by, and the precise timer is there for it. Every other timer wakes it on the
+/// next [`TIMER_GRID`] mark. A backup's Master_Down_Timer is pushed back by every advert,
+/// and a burst of adverts arrives over a few hundred microseconds; when the master goes
+/// quiet, the backups' deadlines are as spread as their last adverts were, and on the grid
+/// a burst's worth of them share one wake-up instead of one each.
+fn wake_time(timer: Timer, deadline: havip_vrrp::Time) -> havip_vrrp::Time {
+    if timer == Timer::Advert {
+        return deadline;
+    }
+    let grid = TIMER_GRID.as_nanos();
+    let on_grid = deadline.since_origin().as_nanos().div_ceil(grid) * grid;
+    match u64::try_from(on_grid) {
+        Ok(nanos) => havip_vrrp::Time::from_duration(std::time::Duration::from_nanos(nanos)),
+        Err(_) => deadline,
+    }
+}
+
 /// [`DataPlane::coalescing_pause`] with the next timer's deadline and the time now.
 fn coalescing_pause(
     next_timer: Option<havip_vrrp::Time>,
@@ -1751,5 +1788,41 @@ mod tests {
         assert_eq!(coalescing_pause(Some(imminent), now), None, "not worth it");
         let overdue = now - Duration::from_millis(1);
         assert_eq!(coalescing_pause(Some(overdue), now), None, "a timer is due");
+    }
+
+    #[test]
+    fn an_advert_wakes_the_thread_at_its_slot_to_the_nanosecond() {
+        let slot = Time::from_duration(Duration::from_nanos(1_002_500_123));
+        assert_eq!(wake_time(Timer::Advert, slot), slot);
+    }
+
+    #[test]
+    fn other_timers_wake_on_the_grid_never_before_their_deadline() {
+        let base = Time::from_millis(36);
+        let burst: Vec<Time> = [1, 90, 310, 499]
+            .iter()
+            .map(|&us| base + Duration::from_micros(us))
+            .collect();
+        let woken: Vec<Time> = burst
+            .iter()
+            .map(|&d| wake_time(Timer::MasterDown, d))
+            .collect();
+        for (&deadline, &wake) in burst.iter().zip(&woken) {
+            assert!(wake >= deadline, "woke before the deadline");
+            assert!(wake - deadline < TIMER_GRID, "late by a whole grid step");
+        }
+        assert!(
+            woken.iter().all(|&w| w == woken[0]),
+            "a burst's deadlines within one grid step share one wake-up: {woken:?}"
+        );
+        assert_eq!(
+            wake_time(Timer::PreemptDelay, base),
+            base,
+            "already on the grid"
+        );
+        assert_eq!(
+            wake_time(Timer::GarpRefresh, base + Duration::from_nanos(1)),
+            base + TIMER_GRID
+        );
     }
 }

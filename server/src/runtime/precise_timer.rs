@@ -73,7 +73,12 @@ impl PreciseTimer {
                 nix::unistd::read(fd.get_ref().0.as_fd(), &mut expirations).map_err(io::Error::from)
             });
             match read {
-                Ok(result) => return result.map(drop),
+                Ok(result) => {
+                    // A one-shot timer that has fired stays quiet until it is re-armed, so
+                    // the next sleep should wait for the reactor, not read to learn that.
+                    ready.clear_ready();
+                    return result.map(drop);
+                }
                 // Readiness left from an expiry the re-arm discarded: wait for the real one.
                 Err(_would_block) => continue,
             }

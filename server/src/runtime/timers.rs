@@ -1,6 +1,7 @@
 //! One timer queue for every instance, instead of a task and a sleep per instance: each
 //! instance has at most one entry that matters (its earliest deadline). Entries made stale
-//! by a re-arm are skipped when they come up, so re-arming is a push, never a search.
+//! by a re-arm stay in the heap, so re-arming is a push, never a search; the data plane
+//! drops them when they reach the front, and compacts the heap if they pile up.
 
 use super::InstanceId;
 use havip_vrrp::Time;
@@ -28,6 +29,17 @@ impl TimerQueue {
         match self.heap.peek() {
             Some(Reverse((t, _))) if *t <= now => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
+        }
+    }
+
+    /// Drop entries from the front for as long as `live` says they are stale, so the
+    /// earliest entry left is one that is wanted.
+    pub fn discard_stale_front(&mut self, live: impl Fn(InstanceId, Time) -> bool) {
+        while let Some(Reverse((t, id))) = self.heap.peek() {
+            if live(*id, *t) {
+                break;
+            }
+            self.heap.pop();
         }
     }
 
@@ -67,6 +79,27 @@ mod tests {
         );
         assert_eq!(q.pop_due(Time::from_millis(25)), None);
         assert_eq!(q.peek(), Some(Time::from_millis(30)));
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_from_the_front_only_up_to_the_first_live_one() {
+        let mut q = TimerQueue::default();
+        for ms in [10, 20, 30, 40] {
+            q.schedule(InstanceId(ms), Time::from_millis(ms));
+        }
+        q.schedule(InstanceId(10), Time::from_millis(50));
+        // Instance 10 moved to 50 ms and 30 is stale too; 20 is live.
+        let live = |id: InstanceId, t: Time| match id.0 {
+            10 => t == Time::from_millis(50),
+            30 => false,
+            _ => true,
+        };
+        q.discard_stale_front(live);
+        assert_eq!(q.peek(), Some(Time::from_millis(20)));
+        assert_eq!(q.len(), 4, "the stale entry behind a live one stays");
+        q.pop_due(Time::from_millis(20));
+        q.discard_stale_front(live);
+        assert_eq!(q.peek(), Some(Time::from_millis(40)));
     }
 
     #[test]
