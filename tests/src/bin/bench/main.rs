@@ -4,7 +4,8 @@
 //!     sudo cargo run --release -p havip-e2e --bin bench            # everything (30–45 min)
 //!     sudo cargo run --release -p havip-e2e --bin bench -- --quick # fewer trials, shorter windows
 //!
-//! Needs root (network namespaces), keepalived, tshark and stress-ng (Debian packages).
+//! Needs root (network namespaces), keepalived, tshark (for dumpcap) and stress-ng (Debian
+//! packages).
 //! Like the tests, it never touches the machine's own network namespace.
 
 // A benchmark harness: a panic is a failed run, reported with its message.
@@ -80,12 +81,17 @@ async fn main() {
         nix::unistd::Uid::effective().is_root(),
         "the benchmark needs root to build network namespaces: sudo cargo run --release -p havip-e2e --bin bench"
     );
-    for tool in ["keepalived", "tshark", "stress-ng"] {
+    // dumpcap captures the adverts for the jitter figures; Debian ships it with tshark.
+    for (tool, package) in [
+        ("keepalived", "keepalived"),
+        ("dumpcap", "tshark"),
+        ("stress-ng", "stress-ng"),
+    ] {
         let found = std::process::Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|o| o.status.success());
-        assert!(found, "{tool} is needed: apt-get install -y {tool}");
+        assert!(found, "{tool} is needed: apt-get install -y {package}");
     }
     ensure_daemons_built();
     let trials = if args.quick { 3 } else { 10 };
