@@ -1022,14 +1022,11 @@ impl DataPlane {
         }
         let superseded = inst.scheduled;
         inst.scheduled = next;
-        let front_before = self.timers.peek();
-        if let Some(deadline) = next {
-            self.timers.schedule(id, deadline);
-        }
-        if superseded.is_some() && superseded == front_before {
-            self.discard_stale_timers();
-        }
-        if self.timers.peek() != front_before {
+        let instances = &self.instances;
+        let front_moved = self.timers.requeue(id, superseded, next, |id, t| {
+            instances.get(&id).is_some_and(|i| i.scheduled == Some(t))
+        });
+        if front_moved {
             self.wake.notify_one();
         }
     }

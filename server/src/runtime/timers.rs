@@ -32,6 +32,28 @@ impl TimerQueue {
         }
     }
 
+    /// Move an instance's wake-up from `superseded` (its entry until now, if any) to `next`
+    /// (none: nothing to wake it for). The old entry stays in the heap, stale; if it was at
+    /// the front, the stale entries there are dropped, so the front is the earliest entry
+    /// still wanted. `live` must already say `next` is the instance's entry. Returns whether
+    /// the front moved, which is when whoever sleeps until it must look again.
+    pub fn requeue(
+        &mut self,
+        id: InstanceId,
+        superseded: Option<Time>,
+        next: Option<Time>,
+        live: impl Fn(InstanceId, Time) -> bool,
+    ) -> bool {
+        let front_before = self.peek();
+        if let Some(deadline) = next {
+            self.schedule(id, deadline);
+        }
+        if superseded.is_some() && superseded == front_before {
+            self.discard_stale_front(live);
+        }
+        self.peek() != front_before
+    }
+
     /// Drop entries from the front for as long as `live` says they are stale, so the
     /// earliest entry left is one that is wanted.
     pub fn discard_stale_front(&mut self, live: impl Fn(InstanceId, Time) -> bool) {
@@ -100,6 +122,35 @@ mod tests {
         q.pop_due(Time::from_millis(20));
         q.discard_stale_front(live);
         assert_eq!(q.peek(), Some(Time::from_millis(40)));
+    }
+
+    #[test]
+    fn deadlines_that_keep_moving_later_leave_the_earliest_live_one_at_the_front() {
+        // Three backups whose Master_Down_Timers every advert pushes 10 ms later: the front
+        // must always be the earliest deadline still wanted, never a superseded one (which
+        // would wake the thread for nothing).
+        use std::cell::RefCell;
+        use std::collections::HashMap;
+        let mut q = TimerQueue::default();
+        let scheduled: RefCell<HashMap<InstanceId, Time>> = RefCell::new(HashMap::new());
+        let live = |id: InstanceId, t: Time| scheduled.borrow().get(&id) == Some(&t);
+        for round in 0..20u64 {
+            for i in 1..=3u64 {
+                let id = InstanceId(i);
+                let next = Time::from_millis(36 + round * 10 + i);
+                let superseded = scheduled.borrow_mut().insert(id, next);
+                let moved = q.requeue(id, superseded, Some(next), live);
+                let earliest = scheduled.borrow().values().min().copied();
+                assert_eq!(q.peek(), earliest, "round {round}, instance {i}");
+                // In the first round only the first push moves the front; after that, each
+                // instance in turn supersedes the entry at the front.
+                assert_eq!(moved, round > 0 || i == 1, "round {round}, instance {i}");
+            }
+        }
+        // An instance that stops wanting a wake-up leaves the front to the next one.
+        let superseded = scheduled.borrow_mut().remove(&InstanceId(1));
+        assert!(q.requeue(InstanceId(1), superseded, None, live));
+        assert_eq!(q.peek(), scheduled.borrow().get(&InstanceId(2)).copied());
     }
 
     #[test]
