@@ -993,9 +993,7 @@ impl DataPlane {
             self.fx = fx;
         }
         if self.timers.len() > 4 * self.instances.len() + 1024 {
-            let instances = &self.instances;
-            self.timers
-                .compact(|id, t| instances.get(&id).is_some_and(|i| i.scheduled == Some(t)));
+            self.timers.compact(queued_entry(&self.instances));
         }
         // What fired may have left a stale entry at the front; the thread must not wake
         // for it.
@@ -1022,10 +1020,9 @@ impl DataPlane {
         }
         let superseded = inst.scheduled;
         inst.scheduled = next;
-        let instances = &self.instances;
-        let front_moved = self.timers.requeue(id, superseded, next, |id, t| {
-            instances.get(&id).is_some_and(|i| i.scheduled == Some(t))
-        });
+        let front_moved = self
+            .timers
+            .requeue(id, superseded, next, queued_entry(&self.instances));
         if front_moved {
             self.wake.notify_one();
         }
@@ -1033,10 +1030,8 @@ impl DataPlane {
 
     /// Drop stale entries from the front of the timer queue.
     fn discard_stale_timers(&mut self) {
-        let instances = &self.instances;
-        self.timers.discard_stale_front(|id, t| {
-            instances.get(&id).is_some_and(|i| i.scheduled == Some(t))
-        });
+        self.timers
+            .discard_stale_front(queued_entry(&self.instances));
     }
 
     // ----- carrying out --------------------------------------------------------------------
@@ -1706,6 +1701,14 @@ impl std::fmt::Debug for DataPlane {
             .field("channels", &self.channels.len())
             .finish()
     }
+}
+
+/// Whether a timer-queue entry is the one its instance is waiting for (every other entry is
+/// stale: the instance moved its wake-up, or is gone).
+fn queued_entry(
+    instances: &HashMap<InstanceId, RunningInstance>,
+) -> impl Fn(InstanceId, havip_vrrp::Time) -> bool + '_ {
+    |id, t| instances.get(&id).is_some_and(|i| i.scheduled == Some(t))
 }
 
 /// When the data plane wakes for `timer`, due at `deadline`.

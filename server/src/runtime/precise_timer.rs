@@ -27,15 +27,15 @@ impl AsRawFd for OwnedTimerFd {
 // A TimerFd holds an OwnedFd, returns it from as_fd and closes it when dropped.
 impl OwnsFd for OwnedTimerFd {}
 
-#[derive(Debug)]
-pub struct PreciseTimer {
-    fd: AsyncFd<OwnedTimerFd>,
-}
-
 impl std::fmt::Debug for OwnedTimerFd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "timerfd {}", self.as_raw_fd())
     }
+}
+
+#[derive(Debug)]
+pub struct PreciseTimer {
+    fd: AsyncFd<OwnedTimerFd>,
 }
 
 impl PreciseTimer {
