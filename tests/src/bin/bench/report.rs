@@ -193,12 +193,14 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
         );
         let _ = writeln!(
             md,
-            "CPU is user+system time of the daemon (keepalived: its VRRP process) over {} as a share of one core, once converged. Target at 10 ms: at most half of keepalived's, on master and on backup.\n",
+            "CPU is user+system time of the daemon (keepalived: its VRRP process) over {} as a share of one core, once converged: the master holds every VIP and the backup none. A pair that has not converged {} s after it started is stopped and started again, up to {} starts in all, here and in sections 3 and 5 (keepalived at 255 × 10 ms sometimes never settles after one start and settles within seconds after another); a pair measured without converging says so. Target at 10 ms: at most half of keepalived's, on master and on backup.\n",
             if r.quick {
                 "3 s windows"
             } else {
                 "10 s windows"
-            }
+            },
+            crate::load::CONVERGE_WITHIN.as_secs(),
+            crate::load::PAIR_STARTS,
         );
         let _ = writeln!(
             md,
@@ -229,7 +231,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                     k.map(|k| k.backup_rss_mb),
                 ),
             ] {
-                let keepalived_flapped = k.is_some_and(|k| !k.converged);
+                let keepalived_flapped = k.is_some_and(|k| !k.settled.converged);
                 let target = if h.interval.as_millis() != 10 {
                     "—".to_owned()
                 } else if keepalived_flapped {
@@ -244,8 +246,8 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                     verdict(ks.is_none_or(|k| hs.median <= k.median / 2.0)).to_owned()
                 };
                 let flapping = |c: Option<&CpuOutcome>, text: String| match c {
-                    Some(c) if !c.converged => format!("{text}, never converged (kept flapping)"),
-                    _ => text,
+                    Some(c) => format!("{text}{}", c.settled.note()),
+                    None => text,
                 };
                 let _ = writeln!(
                     md,
@@ -305,11 +307,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                 s.implementation.name(),
                 s.duration.as_secs(),
                 s.false_failovers,
-                if s.converged {
-                    ""
-                } else {
-                    " (never converged before the stress began)"
-                }
+                s.settled.note()
             );
         }
         let _ = writeln!(md);
@@ -374,11 +372,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                 "| {} | {}{} | {:.0}/s | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {target} |",
                 j.implementation.name(),
                 j.label,
-                if j.converged {
-                    ""
-                } else {
-                    " (never converged)"
-                },
+                j.settled.note(),
                 j.requests_per_second,
                 j.send_jitter.median,
                 j.send_jitter.p99,
