@@ -245,7 +245,7 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                 } else {
                     verdict(ks.is_none_or(|k| hs.median <= k.median / 2.0)).to_owned()
                 };
-                let flapping = |c: Option<&CpuOutcome>, text: String| match c {
+                let with_settle_note = |c: Option<&CpuOutcome>, text: String| match c {
                     Some(c) => format!("{text}{}", c.settled.note()),
                     None => text,
                 };
@@ -253,8 +253,8 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
                     md,
                     "| {} | {side} | {} | {} | {} | {hr:.1} MB | {} | {target} |",
                     humantime::format_duration(h.interval),
-                    flapping(Some(h), hs.percent()),
-                    flapping(k, ks.map(|k| k.percent()).unwrap_or_else(|| "—".into())),
+                    with_settle_note(Some(h), hs.percent()),
+                    with_settle_note(k, ks.map(|k| k.percent()).unwrap_or_else(|| "—".into())),
                     ratio(hs.median, ks.map_or(f64::NAN, |k| k.median)),
                     kr.map(|k| format!("{k:.1} MB"))
                         .unwrap_or_else(|| "—".into()),
