@@ -64,6 +64,14 @@ pub struct Args {
     #[arg(long, env = "HAVIP_REALTIME_PRIORITY", default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=99))]
     pub realtime_priority: u8,
 
+    /// Run a standby sender: a second thread, kept on a CPU the data plane does not use,
+    /// that repeats a master's adverts while the data plane's CPU is not running (a
+    /// virtual machine's host stops a vCPU for 100 ms at times, longer than backups wait
+    /// at short advert intervals). Needs two CPUs; `false` runs without it, and the data
+    /// plane may then use every CPU.
+    #[arg(long, env = "HAVIP_STANDBY_SENDER", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub standby_sender: bool,
+
     /// How long events and transitions are kept (config changes are kept for good).
     #[arg(long, env = "HAVIP_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub event_retention: Duration,
@@ -160,6 +168,10 @@ mod tests {
         assert_eq!(a.max_watchers, 1000);
         assert_eq!(a.max_queued_events, 100_000);
         assert_eq!(a.realtime_priority, 10);
+        assert!(a.standby_sender, "on by default");
+        let off = Args::try_parse_from(["havipd", "--standby-sender", "false"]).unwrap();
+        assert!(!off.standby_sender);
+        assert!(Args::try_parse_from(["havipd", "--standby-sender", "maybe"]).is_err());
         assert!(!a.insecure);
         assert!(a.tls_cert.is_none() && a.metrics_listen.is_none() && a.otlp_endpoint.is_none());
         let a = Args::try_parse_from([

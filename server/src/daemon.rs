@@ -10,7 +10,7 @@ use crate::net::link::watch_links;
 use crate::net::netlink::Netlink;
 use crate::observability::metrics::Sources;
 use crate::observability::{Metrics, MetricsServer};
-use crate::runtime::{HostOps, Recorded, Recorder, RuntimeHandle};
+use crate::runtime::{HostOps, Recorded, Recorder, RuntimeHandle, Scheduling};
 use crate::store::{RecordBatch, Store, StoreOptions};
 use crate::trackers::TrackerService;
 use havip_proto::v1;
@@ -103,8 +103,16 @@ pub async fn run(args: Args) -> Result<(), DaemonError> {
     let garp = GarpService::spawn(GarpLimits::default())?;
     let host_ops = HostOps::spawn(netlink.clone());
     let recorder: Arc<dyn Recorder> = Arc::new(StoreRecorder(store.clone()));
-    let runtime = RuntimeHandle::spawn(host_ops.clone(), garp, recorder, args.realtime_priority)
-        .map_err(DaemonError::Runtime)?;
+    let runtime = RuntimeHandle::spawn(
+        host_ops.clone(),
+        garp,
+        recorder,
+        Scheduling {
+            realtime_priority: args.realtime_priority,
+            standby_sender: args.standby_sender,
+        },
+    )
+    .map_err(DaemonError::Runtime)?;
     let metrics = Metrics::for_daemon(Sources {
         board: runtime.board().clone(),
         store: store.clone(),

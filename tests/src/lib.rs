@@ -17,6 +17,7 @@ pub mod lab;
 pub mod netns;
 pub mod otlp;
 pub mod pki;
+pub mod threads;
 pub mod vrrp;
 
 pub use daemon::Daemon;

@@ -18,7 +18,7 @@ use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};
 use tokio::io::unix::AsyncFd;
 
@@ -260,6 +260,36 @@ impl AdvertSocket {
         let mut outcome = Ok(());
         self.flush(&mut batch, |_, result| outcome = result);
         outcome
+    }
+
+    /// The datagram [`send`](Self::send) would put on the wire for `payload`, written to
+    /// `out`: the IPv4 header then the message, or (IPv6) the message; and where the
+    /// message starts in it.
+    pub fn wire(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, NetError> {
+        out.clear();
+        if let Outgoing::V4 {
+            src: s,
+            dst: d,
+            total,
+        } = self.outgoing(src, dst, payload)?
+        {
+            out.extend_from_slice(&ipv4_header(s, d, total));
+        }
+        let message_at = out.len();
+        out.extend_from_slice(payload);
+        Ok(message_at)
+    }
+
+    /// A second descriptor for this socket, which keeps it open while held: for sending
+    /// from another thread (the standby sender) what [`wire`](Self::wire) made.
+    pub fn duplicate(&self) -> io::Result<OwnedFd> {
+        self.fd.get_ref().try_clone().map(OwnedFd::from)
     }
 
     /// Queues an advert in `batch`, to go out with the others on the next

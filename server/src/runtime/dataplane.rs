@@ -6,6 +6,7 @@ use super::clock::Clock;
 use super::instance::{Phase, RunningInstance};
 use super::outbox::{RoundOutbox, TransitionLog};
 use super::precise_timer::PreciseTimer;
+use super::standby::{Cover, Datagram, Standby};
 use super::sync::{SyncGroupPlan, SyncGroups};
 use super::timers::TimerQueue;
 use super::{Command, HostOpsHandle, Iface, InstanceId, InstancePlan, Recorded, Recorder};
@@ -78,6 +79,9 @@ pub(super) struct Deps {
     pub garp: GarpService,
     pub recorder: Arc<dyn Recorder>,
     pub board: Arc<StatusBoard>,
+    /// The clock the data plane and the standby sender share.
+    pub clock: Clock,
+    pub standby: Option<Standby>,
 }
 
 /// Entry point of the data-plane thread.
@@ -269,6 +273,9 @@ struct Channel {
     /// Adverts the timers fired, sent together once they have all run; and whose each is.
     outbox: SendBatch,
     outbox_senders: Vec<InstanceId>,
+    /// The socket as the standby sender holds it, made when a master here is first
+    /// covered.
+    standby_socket: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 pub(super) struct DataPlane {
@@ -306,7 +313,7 @@ impl DataPlane {
     fn new(deps: Deps, wake: Rc<Notify>) -> Self {
         let outbox = RoundOutbox::new(Arc::clone(&deps.recorder));
         DataPlane {
-            clock: Clock::start(),
+            clock: deps.clock,
             deps,
             wake,
             instances: HashMap::new(),
@@ -681,9 +688,10 @@ impl DataPlane {
     }
 
     fn detach(&mut self, id: InstanceId) {
-        let Some(inst) = self.instances.get(&id) else {
+        let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
+        inst.cover = None;
         let family = inst.spec.family;
         let vrid = inst.spec.vrid.get();
         let recv_key = (inst.link_index, family);
@@ -745,6 +753,7 @@ impl DataPlane {
                 reader,
                 outbox: SendBatch::default(),
                 outbox_senders: Vec::new(),
+                standby_socket: None,
             },
         );
         Ok(())
@@ -1053,6 +1062,13 @@ impl DataPlane {
     }
 
     fn carry_out(&mut self, id: InstanceId, fx: &mut Effects) {
+        if let Some(inst) = self.instances.get_mut(&id)
+            && inst.cover.is_some()
+            && inst.engine.state() != State::Master
+        {
+            // No longer master: the standby must not speak for it, whatever follows.
+            inst.cover = None;
+        }
         for action in &fx.actions {
             match *action {
                 Action::SendAdvert { priority } => self.send_advert(id, priority),
@@ -1141,6 +1157,12 @@ impl DataPlane {
     }
 
     fn send_advert(&mut self, id: InstanceId, priority: u8) {
+        if priority == 0
+            && let Some(inst) = self.instances.get_mut(&id)
+        {
+            // Withdrawn before the last word goes out, so the standby cannot follow it.
+            inst.cover = None;
+        }
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
@@ -1148,24 +1170,22 @@ impl DataPlane {
         let Some(channel) = self.channels.get_mut(&key) else {
             return;
         };
-        let config = inst.engine.config();
-        let fields = AdvertFields {
-            version: config.version,
-            vrid: config.vrid,
-            priority,
-            interval: config.advert_interval,
-            addresses: inst.engine.advertised_addresses(),
-            auth: &config.auth,
-        };
-        for dst in inst.destinations().iter() {
-            let ctx = EncodeContext {
-                src: inst.source,
-                dst,
-                v3_ipv4_checksum: inst.spec.checksum,
-            };
-            let result = packet::encode(&fields, &ctx, &mut self.send_buf)
+        let destinations = inst.destinations();
+        let mut still_covered = priority != 0
+            && inst.cover.as_ref().is_some_and(|c| {
+                c.channel == key
+                    && c.interval == inst.engine.config().advert_interval.as_duration()
+                    && c.datagrams.len() == destinations.iter().count()
+            });
+        for (index, dst) in destinations.iter().enumerate() {
+            let result = encode_advert(inst, priority, dst, &mut self.send_buf)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
+                    still_covered = still_covered
+                        && inst
+                            .cover
+                            .as_ref()
+                            .is_some_and(|c| c.repeats(index, inst.source, dst, &self.send_buf));
                     if self.batching_sends {
                         channel
                             .socket
@@ -1190,6 +1210,72 @@ impl DataPlane {
         {
             self.outboxes_to_flush.push(key);
         }
+        match (&self.deps.standby, &inst.cover) {
+            (Some(standby), Some(cover)) if still_covered => cover.stamp(standby.now()),
+            (Some(_), _) if priority != 0 => self.renew_cover(id, priority),
+            _ => {}
+        }
+    }
+
+    /// Gives the standby sender a copy of a master's advert (see [`super::standby`]), in
+    /// place of the one it had; withdraws the old one if no copy can be made.
+    fn renew_cover(&mut self, id: InstanceId, priority: u8) {
+        let Some(standby) = &self.deps.standby else {
+            return;
+        };
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        inst.cover = None;
+        let key = (inst.send_index, inst.spec.family);
+        let Some(channel) = self.channels.get_mut(&key) else {
+            return;
+        };
+        let socket = match &channel.standby_socket {
+            Some(socket) => socket.clone(),
+            None => match channel.socket.duplicate() {
+                Ok(fd) => channel.standby_socket.insert(Arc::new(fd)).clone(),
+                Err(e) => {
+                    if let Some(suppressed) =
+                        self.warnings.check((0, "standby_socket"), Instant::now())
+                    {
+                        warn!(interface = %channel.socket.ifname(), error = %e, suppressed, "cannot give the standby sender this interface's socket; its masters are not covered when the data plane stalls");
+                    }
+                    return;
+                }
+            },
+        };
+        let mut datagrams = Vec::new();
+        for dst in inst.destinations().iter() {
+            let mut wire = Vec::new();
+            let framed = encode_advert(inst, priority, dst, &mut self.send_buf)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    channel
+                        .socket
+                        .wire(inst.source, dst, &self.send_buf, &mut wire)
+                        .map_err(|e| e.to_string())
+                });
+            match framed {
+                Ok(message_at) => datagrams.push(Datagram {
+                    src: inst.source,
+                    dst,
+                    wire,
+                    message_at,
+                }),
+                // Sending it failed too, and said so.
+                Err(_) => return,
+            }
+        }
+        let cover = Cover::new(
+            inst.name.clone(),
+            key,
+            inst.engine.config().advert_interval.as_duration(),
+            socket,
+            datagrams,
+            inst.live.clone(),
+        );
+        inst.cover = Some(standby.cover(id, cover));
     }
 
     /// Sends the adverts the timers queued, one system call per interface (or a few).
@@ -1744,6 +1830,30 @@ fn coalescing_pause(
         None => RECV_COALESCE,
     };
     (pause >= COALESCE_MIN_PAUSE).then_some(pause)
+}
+
+/// Encodes `inst`'s advert at `priority` for `dst` into `buf`.
+fn encode_advert(
+    inst: &RunningInstance,
+    priority: u8,
+    dst: IpAddr,
+    buf: &mut Vec<u8>,
+) -> Result<(), packet::EncodeError> {
+    let config = inst.engine.config();
+    let fields = AdvertFields {
+        version: config.version,
+        vrid: config.vrid,
+        priority,
+        interval: config.advert_interval,
+        addresses: inst.engine.advertised_addresses(),
+        auth: &config.auth,
+    };
+    let ctx = EncodeContext {
+        src: inst.source,
+        dst,
+        v3_ipv4_checksum: inst.spec.checksum,
+    };
+    packet::encode(&fields, &ctx, buf)
 }
 
 fn count_sent(inst: &RunningInstance) {

@@ -2,6 +2,7 @@
 //! needs (where to send from and to, where the addresses go, what to count).
 
 use super::board::LiveStatus;
+use super::standby::CoverHandle;
 use super::{Iface, InstanceId, InstancePlan};
 use crate::spec::{Validated, Vip};
 use havip_vrrp::config::virtual_link_local;
@@ -54,6 +55,9 @@ pub(super) struct RunningInstance {
     pub fed: Fed,
     /// Set while the instance waits in INIT for its trackers' first results.
     pub awaiting_trackers: bool,
+    /// While master: the copy of its advert the standby sender repeats if the data plane
+    /// is late. Dropping it withdraws it.
+    pub cover: Option<CoverHandle>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,6 +120,7 @@ impl RunningInstance {
             last_status: None,
             fed: Fed::default(),
             awaiting_trackers: false,
+            cover: None,
         }
     }
 

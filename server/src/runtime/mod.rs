@@ -15,6 +15,7 @@ mod instance;
 mod outbox;
 mod precise_timer;
 mod realtime;
+mod standby;
 mod sync;
 mod timers;
 
@@ -126,6 +127,16 @@ pub(crate) enum Command {
     },
 }
 
+/// How the data plane's threads are scheduled.
+#[derive(Clone, Copy, Debug)]
+pub struct Scheduling {
+    /// SCHED_RR priority of the data plane and the standby sender; 0 for ordinary.
+    pub realtime_priority: u8,
+    /// Whether a standby sender, on a CPU of its own, repeats masters' adverts while the
+    /// data plane's CPU does not run (with at least two CPUs).
+    pub standby_sender: bool,
+}
+
 /// The manager's handle on the data plane.
 #[derive(Clone, Debug)]
 pub struct RuntimeHandle {
@@ -145,20 +156,51 @@ impl RuntimeHandle {
         host_ops: HostOpsHandle,
         garp: crate::net::garp::GarpService,
         recorder: Arc<dyn Recorder>,
-        realtime_priority: u8,
+        scheduling: Scheduling,
     ) -> std::io::Result<RuntimeHandle> {
         let (tx, rx) = mpsc::unbounded_channel();
         let board = Arc::new(StatusBoard::default());
+        let clock = clock::Clock::start();
+        let placement = scheduling
+            .standby_sender
+            .then(standby::Placement::choose)
+            .flatten();
+        let standby = match &placement {
+            Some(placement) => {
+                let standby =
+                    standby::Standby::spawn(clock, placement, scheduling.realtime_priority)?;
+                tracing::info!(
+                    cpu = placement.standby_cpu,
+                    "the standby sender runs on its own CPU, to repeat masters' adverts when the data plane's CPU stalls"
+                );
+                Some(standby)
+            }
+            None if scheduling.standby_sender => {
+                tracing::info!(
+                    "one CPU: no standby sender (it needs a CPU the data plane does not run on)"
+                );
+                None
+            }
+            None => None,
+        };
         let deps = dataplane::Deps {
             host_ops: host_ops.clone(),
             garp,
             recorder,
             board: board.clone(),
+            clock,
+            standby,
         };
         host_ops.attach(tx.clone());
+        let realtime_priority = scheduling.realtime_priority;
         std::thread::Builder::new()
             .name("havip-dataplane".into())
             .spawn(move || {
+                if let Some(placement) = placement
+                    && let Err(e) = placement.pin_data_plane()
+                {
+                    tracing::warn!(error = %e, "cannot keep the data plane off the standby sender's CPU; the standby covers a stalled data plane only when the two happen to run on different CPUs");
+                }
                 if realtime_priority > 0 {
                     match realtime::make_current_thread_realtime(realtime_priority) {
                         Ok(()) => tracing::info!(
