@@ -158,6 +158,16 @@ async fn a_master_whose_data_plane_stalls_is_covered_by_the_standby_sender() {
         a_before,
         "a stayed master throughout"
     );
+    let by_standby = status(&da, "vip")
+        .await
+        .counters
+        .unwrap_or_default()
+        .adverts_sent_by_standby;
+    // Three stalls of 200 ms, each covered from 15-20 ms in, at one advert per 15 ms.
+    assert!(
+        by_standby >= 15,
+        "the standby sent {by_standby} adverts for a's three stalls of 200 ms"
+    );
     assert!(
         da.log().contains("the standby sender repeats"),
         "the standby said it stood in: {}",

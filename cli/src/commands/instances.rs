@@ -353,10 +353,15 @@ pub fn instance_view(instance: &Instance, clock: &Clock) -> String {
         ),
     ]);
     let counters = status.counters.unwrap_or_default();
+    // Only when it happened: most hosts never stall the data plane.
+    let by_standby = match counters.adverts_sent_by_standby {
+        0 => String::new(),
+        n => format!(" ({n} by the standby sender)"),
+    };
     rows.push((
         "Counters",
         format!(
-            "adverts sent {}, received {}; transitions {}, became master {}; GARPs sent {}",
+            "adverts sent {}{by_standby}, received {}; transitions {}, became master {}; GARPs sent {}",
             counters.adverts_sent,
             counters.adverts_received,
             counters.transitions,
@@ -827,6 +832,7 @@ mod tests {
                 }),
                 counters: Some(Counters {
                     adverts_sent: 1200,
+                    adverts_sent_by_standby: 4,
                     adverts_received: 300,
                     bad_packets: [("bad_ttl".to_owned(), 1), ("bad_checksum".to_owned(), 3)].into(),
                     transitions: 2,
@@ -883,7 +889,7 @@ Revision:          3 (updated 2026-11-26 09:40:00 (23m ago))
 Created:           2026-11-26 08:00:00 (2h ago)
 Last reason:       master-down timer expired (last master seen: 10.0.0.12)
 Timers:            master down 3s 800ms, skew 800ms
-Counters:          adverts sent 1200, received 300; transitions 2, became master 1; GARPs sent 10
+Counters:          adverts sent 1200 (4 by the standby sender), received 300; transitions 2, became master 1; GARPs sent 10
 Bad packets:       bad_checksum 3, bad_ttl 1
 "
         );

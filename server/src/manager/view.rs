@@ -41,6 +41,7 @@ fn status(live: &LiveStatus, sync_group: Option<&str>) -> v1::InstanceStatus {
         }),
         counters: Some(v1::Counters {
             adverts_sent: c.adverts_sent.load(Ordering::Relaxed),
+            adverts_sent_by_standby: c.adverts_sent_by_standby.load(Ordering::Relaxed),
             adverts_received: c.adverts_received.load(Ordering::Relaxed),
             bad_packets: c
                 .bad_packets()

@@ -8,7 +8,8 @@
 //!   disabled), 1 for the current one and 0 for the others, so
 //!   `havip_instance_state{state="master"} == 1` selects masters;
 //! - `havip_instance_effective_priority`;
-//! - `havip_instance_adverts_sent_total`, `havip_instance_adverts_received_total`;
+//! - `havip_instance_adverts_sent_total` (`…_sent_by_standby_total` of them from the
+//!   standby sender), `havip_instance_adverts_received_total`;
 //! - `havip_instance_bad_packets_total{reason}` (every reason, zeros included);
 //! - `havip_instance_transitions_total{to, reason}` (the engine's reason labels);
 //! - `havip_instance_garps_sent_total`;
@@ -328,10 +329,15 @@ impl Collector for InstanceCollector {
             m.encode_family(&r.labels)?
                 .encode_gauge(&i64::from(r.priority))?;
         }
-        let counters: [(&str, &str, RowValue); 4] = [
+        let counters: [(&str, &str, RowValue); 5] = [
             ("havip_instance_adverts_sent", "Adverts sent", |r| {
                 r.live.counters.adverts_sent.load(RELAXED)
             }),
+            (
+                "havip_instance_adverts_sent_by_standby",
+                "Of the adverts sent, those the standby sender sent while the data plane was late",
+                |r| r.live.counters.adverts_sent_by_standby.load(RELAXED),
+            ),
             (
                 "havip_instance_adverts_received",
                 "Valid adverts received",
@@ -538,6 +544,7 @@ mod tests {
             s.effective_priority = 150;
         });
         live.counters.adverts_sent.fetch_add(7, RELAXED);
+        live.counters.adverts_sent_by_standby.fetch_add(2, RELAXED);
         live.counters.bad_packet("bad_checksum");
         live.counters
             .count_transition(State::Master, "master_down_timer");
@@ -548,6 +555,7 @@ mod tests {
             format!("havip_instance_state{{{labels},state=\"init\"}} 0"),
             format!("havip_instance_effective_priority{{{labels}}} 150"),
             format!("havip_instance_adverts_sent_total{{{labels}}} 7"),
+            format!("havip_instance_adverts_sent_by_standby_total{{{labels}}} 2"),
             format!("havip_instance_bad_packets_total{{{labels},reason=\"bad_checksum\"}} 1"),
             format!(
                 "havip_instance_transitions_total{{{labels},to=\"master\",reason=\"master_down_timer\"}} 1"

@@ -118,6 +118,8 @@ static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 #[derive(Debug)]
 pub struct Counters {
     pub adverts_sent: AtomicU64,
+    /// Of `adverts_sent`, those the standby sender sent for a late data plane.
+    pub adverts_sent_by_standby: AtomicU64,
     pub adverts_received: AtomicU64,
     pub transitions: AtomicU64,
     pub became_master: AtomicU64,
@@ -140,6 +142,7 @@ impl Default for Counters {
         let reasons = bad_reasons().count();
         Counters {
             adverts_sent: AtomicU64::new(0),
+            adverts_sent_by_standby: AtomicU64::new(0),
             adverts_received: AtomicU64::new(0),
             transitions: AtomicU64::new(0),
             became_master: AtomicU64::new(0),

@@ -381,6 +381,9 @@ fn send(covering: &[Arc<Cover>], now: u64) -> usize {
                 if outcome.is_ok() {
                     sent += 1;
                     counters.adverts_sent.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .adverts_sent_by_standby
+                        .fetch_add(1, Ordering::Relaxed);
                 } else {
                     counters.send_errors.fetch_add(1, Ordering::Relaxed);
                 }

@@ -164,6 +164,9 @@ pub struct StabilityOutcome {
     pub false_failovers: usize,
     pub duration: Duration,
     pub settled: Settled,
+    /// havipd: adverts its standby sender sent for the master while the master's data
+    /// plane was late (a stall of its CPU) during the stress.
+    pub by_standby: Option<u64>,
 }
 
 /// 255 × 10 ms while stress-ng loads the machine: every transition after convergence is a
@@ -177,6 +180,7 @@ pub async fn stability(kind: Impl, duration: Duration) -> StabilityOutcome {
     )
     .await;
     let log_lines_before = transitions_logged(&p).await;
+    let standby_before = adverts_by_standby(&p.master).await;
     let mut stress = Command::new("stress-ng")
         .args([
             "--cpu",
@@ -197,12 +201,34 @@ pub async fn stability(kind: Impl, duration: Duration) -> StabilityOutcome {
     let _ = tokio::task::block_in_place(|| stress.wait());
     std::thread::sleep(Duration::from_secs(1));
     let after = transitions_logged(&p).await;
+    let standby_after = adverts_by_standby(&p.master).await;
     StabilityOutcome {
         implementation: kind,
         false_failovers: after.saturating_sub(log_lines_before),
         duration,
         settled: p.settled,
+        by_standby: standby_after
+            .zip(standby_before)
+            .map(|(after, before)| after.saturating_sub(before)),
     }
+}
+
+/// The adverts a havipd node's standby sender has sent, over all its instances.
+async fn adverts_by_standby(n: &Node) -> Option<u64> {
+    let d = n.daemon()?;
+    let mut c = d.instances().await;
+    let list = c
+        .list_instances(ListInstancesRequest::default())
+        .await
+        .ok()?
+        .into_inner();
+    Some(
+        list.instances
+            .iter()
+            .filter_map(|i| i.status.as_ref()?.counters.as_ref())
+            .map(|c| c.adverts_sent_by_standby)
+            .sum(),
+    )
 }
 
 /// State changes so far on both nodes (start-up included; callers take differences).

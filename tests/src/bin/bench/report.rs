@@ -291,19 +291,25 @@ pub fn write(r: &Results, out: &Path) -> std::io::Result<PathBuf> {
         let _ = writeln!(md, "## 3. Stability under stress\n");
         let _ = writeln!(
             md,
-            "255 instances × 10 ms while `stress-ng --cpu 2 --io 1 --vm 1 --vm-bytes 256M` runs; every state change after convergence is a false failover. Target: 0.\n"
+            "255 instances × 10 ms while `stress-ng --cpu 2 --io 1 --vm 1 --vm-bytes 256M` runs; every state change after convergence is a false failover. Target: 0. The standby sender's adverts are those havipd's master sent from its second thread while its data-plane thread's CPU was stalled, each because that master had sent nothing for 1.5 advert intervals.\n"
         );
-        let _ = writeln!(md, "| daemon | duration | false failovers | target |");
-        let _ = writeln!(md, "|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| daemon | duration | false failovers | adverts sent by the standby sender | target |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|");
         for s in &r.stability {
             let target = if s.implementation == Impl::Havipd {
                 verdict(s.false_failovers == 0)
             } else {
                 "—"
             };
+            let by_standby = s
+                .by_standby
+                .map_or_else(|| "—".to_owned(), |n| n.to_string());
             let _ = writeln!(
                 md,
-                "| {} | {} s | {}{} | {target} |",
+                "| {} | {} s | {}{} | {by_standby} | {target} |",
                 s.implementation.name(),
                 s.duration.as_secs(),
                 s.false_failovers,
