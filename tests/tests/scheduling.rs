@@ -96,15 +96,26 @@ fn the_standby_sender_runs_on_a_cpu_the_data_plane_never_uses() {
     );
 }
 
-/// a (priority 150) master and b (100) backup of one instance at 10 ms adverts, both
-/// started with `extra`.
-async fn ten_ms_pair(lab: &mut Lab, extra: &[&str]) -> (Daemon, Daemon) {
-    let a = lab.host("a", Some("10.0.0.1/24"), None);
-    let b = lab.host("b", Some("10.0.0.2/24"), None);
+/// a (priority 150) master and b (100) backup of one instance at 10 ms adverts (IPv4, or
+/// IPv6 from the link-local addresses), both started with `extra`.
+async fn ten_ms_pair(lab: &mut Lab, extra: &[&str], ipv6: bool) -> (Daemon, Daemon) {
+    let (a, b, vip) = if ipv6 {
+        (
+            lab.host("a", None, Some("2001:db8::1/64")),
+            lab.host("b", None, Some("2001:db8::2/64")),
+            "2001:db8::100/64",
+        )
+    } else {
+        (
+            lab.host("a", Some("10.0.0.1/24"), None),
+            lab.host("b", Some("10.0.0.2/24"), None),
+            "10.0.0.100/24",
+        )
+    };
     let da = Daemon::start_with(&a, "a", extra);
     let db = Daemon::start_with(&b, "b", extra);
     for (d, priority) in [(&da, 150), (&db, 100)] {
-        create(d, "vip", spec(51, 3, priority, 10, "10.0.0.100/24")).await;
+        create(d, "vip", spec(51, 3, priority, 10, vip)).await;
     }
     let settle = Duration::from_secs(5);
     wait_state(&da, "vip", State::Master, settle).await;
@@ -136,11 +147,21 @@ async fn freeze_master_data_plane(master: &Daemon, backup: &Daemon, how_long: Du
 
 #[tokio::test]
 async fn a_master_whose_data_plane_stalls_is_covered_by_the_standby_sender() {
+    stalls_are_covered("stball", false).await;
+}
+
+#[tokio::test]
+async fn an_ipv6_master_whose_data_plane_stalls_is_covered_by_the_standby_sender() {
+    // IPv6 adverts go out without an IP header of ours, their source in IPV6_PKTINFO.
+    stalls_are_covered("stball6", true).await;
+}
+
+async fn stalls_are_covered(tag: &str, ipv6: bool) {
     if !netns_available() || !two_cpus() {
         return;
     }
-    let mut lab = Lab::new("stball");
-    let (da, db) = ten_ms_pair(&mut lab, &[]).await;
+    let mut lab = Lab::new(tag);
+    let (da, db) = ten_ms_pair(&mut lab, &[], ipv6).await;
     let a_before = transitions(&da).await;
     // A vCPU stall as the host makes them: about 100 ms; twice that, three times over.
     for _ in 0..3 {
@@ -182,7 +203,7 @@ async fn without_the_standby_sender_a_stalled_master_loses_its_backups() {
         return;
     }
     let mut lab = Lab::new("stbnone");
-    let (da, db) = ten_ms_pair(&mut lab, &["--standby-sender", "false"]).await;
+    let (da, db) = ten_ms_pair(&mut lab, &["--standby-sender", "false"], false).await;
     let flips = freeze_master_data_plane(&da, &db, Duration::from_millis(200)).await;
     assert!(
         flips >= 1,
@@ -199,7 +220,7 @@ async fn a_data_plane_stuck_for_longer_than_the_standby_covers_fails_over() {
         return;
     }
     let mut lab = Lab::new("stbstuck");
-    let (da, db) = ten_ms_pair(&mut lab, &[]).await;
+    let (da, db) = ten_ms_pair(&mut lab, &[], false).await;
     // The standby stands in for a second after the data plane's last advert: a stop of
     // 1.5 s is not a host stall, and the backups take over.
     let flips = freeze_master_data_plane(&da, &db, Duration::from_millis(1_500)).await;
