@@ -1171,21 +1171,20 @@ impl DataPlane {
             return;
         };
         let destinations = inst.destinations();
-        let mut still_covered = priority != 0
-            && inst.cover.as_ref().is_some_and(|c| {
-                c.channel == key
-                    && c.interval == inst.engine.config().advert_interval.as_duration()
-                    && c.datagrams.len() == destinations.iter().count()
-            });
+        // The standby's copy, while it may still be this advert.
+        let cover = inst.cover.as_ref().filter(|c| {
+            priority != 0
+                && c.channel == key
+                && c.interval == inst.engine.config().advert_interval.as_duration()
+                && c.datagrams.len() == destinations.iter().count()
+        });
+        let mut still_covered = cover.is_some();
         for (index, dst) in destinations.iter().enumerate() {
             let result = encode_advert(inst, priority, dst, &mut self.send_buf)
                 .map_err(|e| e.to_string())
                 .and_then(|()| {
-                    still_covered = still_covered
-                        && inst
-                            .cover
-                            .as_ref()
-                            .is_some_and(|c| c.repeats(index, inst.source, dst, &self.send_buf));
+                    still_covered &=
+                        cover.is_some_and(|c| c.repeats(index, inst.source, dst, &self.send_buf));
                     if self.batching_sends {
                         channel
                             .socket
@@ -1210,7 +1209,7 @@ impl DataPlane {
         {
             self.outboxes_to_flush.push(key);
         }
-        match (&self.deps.standby, &inst.cover) {
+        match (&self.deps.standby, cover) {
             (Some(standby), Some(cover)) if still_covered => cover.stamp(standby.now()),
             (Some(_), _) if priority != 0 => self.renew_cover(id, priority),
             _ => {}

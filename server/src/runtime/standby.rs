@@ -318,7 +318,6 @@ fn run(board: &Board) {
             return;
         }
         let now = nanos(board.clock.now().since_origin());
-        covering.clear();
         let mut shortest = None::<Duration>;
         for cover in covers.values() {
             shortest = Some(shortest.map_or(cover.interval, |s| s.min(cover.interval)));
@@ -342,6 +341,8 @@ fn run(board: &Board) {
                 "the data-plane thread is late (its CPU is not running: a host stall?); the standby sender repeats its masters' adverts"
             );
         }
+        // Hold no cover (nor its socket) past its withdrawal.
+        covering.clear();
     }
 }
 
